@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from labeling import api, views
+
+router = DefaultRouter()
+router.register("projects", api.ProjectViewSet, basename="project")
+router.register("tasks", api.TaskViewSet, basename="task")
+router.register("me", api.MeViewSet, basename="me")
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("projects/<int:project_id>/work/<str:kind>/", views.work, name="work"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+]

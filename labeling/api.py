@@ -1,0 +1,265 @@
+"""The REST API: everything a labeler does in the browser, plus the admin's project and import calls.
+
+Views are thin: they check input shape with serializers and call one model method."""
+from django.core.exceptions import ValidationError as ModelValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from labeling import importing
+from labeling.models import (
+    FLAGS, LIKERT_MAX, LIKERT_MIN, LeaseError, Project, PromptKind, SkipReason, Task, TaskKind,
+)
+from labeling.stats import labeler_stats, project_progress, queue_counts
+
+
+class IsProjectAdmin(permissions.BasePermission):
+    message = "Only admins can do this."
+
+    def has_permission(self, request, view):
+        return request.user.is_authenticated and request.user.has_perm("labeling.manage_project")
+
+
+def as_drf_error(exc):
+    """A model ValidationError becomes a 400 that names the field and the reason."""
+    if hasattr(exc, "message_dict"):
+        return ValidationError(exc.message_dict)
+    return ValidationError({"non_field_errors": exc.messages})
+
+
+# --- Serializers -----------------------------------------------------------------------------
+
+class ProjectSerializer(serializers.ModelSerializer):
+    guidelines_html = serializers.CharField(read_only=True)
+    enabled_kinds = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "guidelines", "guidelines_html", "k", "overlap", "write_prompts_enabled",
+                  "demonstrations_enabled", "ranking_enabled", "use_cases", "report_threshold", "generation",
+                  "enabled_kinds", "created_at"]
+
+    def validate_use_cases(self, value):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise serializers.ValidationError("must be a list of non-empty strings")
+        return value
+
+    def validate_generation(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be an object of generator settings")
+        return value
+
+
+class MessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = serializers.CharField(trim_whitespace=False)
+
+
+class CandidateForLabelerSerializer(serializers.Serializer):
+    # Deliberately no model name and no reward score: they would bias the labeler.
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    project = ProjectSerializer(read_only=True)
+    prompt = serializers.SerializerMethodField()
+    candidates = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = ["id", "kind", "state", "project", "prompt", "candidates", "use_case", "leased_at", "expires_at",
+                  "finished_at", "skip_reason"]
+
+    def get_prompt(self, task):
+        if task.prompt is None:
+            return None
+        return {"id": task.prompt_id, "messages": task.prompt.messages, "kind": task.prompt.kind,
+                "use_case": task.prompt.use_case}
+
+    def get_candidates(self, task):
+        if task.kind != TaskKind.RANK:
+            return []
+        by_id = {c.id: c for c in task.prompt.candidates.all()}
+        order = task.display_order or list(by_id)
+        return [CandidateForLabelerSerializer(by_id[i]).data for i in order if i in by_id]
+
+
+class NextTaskRequest(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=TaskKind.choices)
+
+
+class FewShotExampleSerializer(serializers.Serializer):
+    query = serializers.CharField(trim_whitespace=False)
+    response = serializers.CharField(trim_whitespace=False)
+
+
+class PromptSubmission(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=PromptKind.choices, default=PromptKind.PLAIN)
+    messages = MessageSerializer(many=True, required=False)
+    text = serializers.CharField(required=False, trim_whitespace=False,
+                                 help_text="Shorthand for a single user message.")
+    instruction = serializers.CharField(required=False, trim_whitespace=False, help_text="Few-shot: the instruction.")
+    examples = FewShotExampleSerializer(many=True, required=False, help_text="Few-shot: query/response pairs.")
+    time_spent_ms = serializers.IntegerField(min_value=0, default=0)
+
+    def validate(self, data):
+        if data["kind"] == PromptKind.FEW_SHOT:
+            if not data.get("instruction", "").strip():
+                raise serializers.ValidationError({"instruction": "a few-shot prompt needs an instruction"})
+            if len(data.get("examples") or []) < 2:
+                raise serializers.ValidationError({"examples": "a few-shot prompt needs at least 2 examples"})
+            return data
+        if not data.get("messages") and not data.get("text", "").strip():
+            raise serializers.ValidationError({"text": "must not be empty"})
+        return data
+
+
+def few_shot_text(instruction, examples):
+    shots = "\n\n".join(f"Query: {e['query']}\nResponse: {e['response']}" for e in examples)
+    return f"{instruction}\n\n{shots}"
+
+
+class DemonstrationSubmission(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    time_spent_ms = serializers.IntegerField(min_value=0, default=0)
+
+
+class RatingSerializer(serializers.Serializer):
+    candidate = serializers.IntegerField()
+    tier = serializers.IntegerField(min_value=1, help_text="1 is best; candidates in the same tier are tied.")
+    likert = serializers.IntegerField(min_value=LIKERT_MIN, max_value=LIKERT_MAX)
+    flags = serializers.ListField(child=serializers.ChoiceField(choices=list(FLAGS)), default=list)
+
+
+class RankingSubmission(serializers.Serializer):
+    ratings = RatingSerializer(many=True)
+    time_spent_ms = serializers.IntegerField(min_value=0, default=0)
+
+
+class SkipSubmission(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=SkipReason.choices)
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class SubmitResult(serializers.Serializer):
+    task = serializers.IntegerField()
+    state = serializers.CharField()
+    stored_id = serializers.IntegerField(allow_null=True)
+
+
+class ImportRequest(serializers.Serializer):
+    file = serializers.FileField(help_text="JSONL or CSV; see the README for the line format.")
+
+
+# --- Views -----------------------------------------------------------------------------------
+
+class ProjectViewSet(viewsets.ModelViewSet):
+    queryset = Project.objects.order_by("name")
+    serializer_class = ProjectSerializer
+
+    def get_permissions(self):
+        if self.action in ("list", "retrieve", "next_task", "queue"):
+            return [permissions.IsAuthenticated()]
+        return [IsProjectAdmin()]
+
+    @extend_schema(request=NextTaskRequest, responses={200: TaskSerializer, 204: OpenApiResponse(description="No task")})
+    @action(detail=True, methods=["post"], url_path="next")
+    def next_task(self, request, pk=None):
+        project = self.get_object()
+        body = NextTaskRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        task = Task.objects.lease_next(request.user, project, body.validated_data["kind"])
+        if task is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(TaskSerializer(task).data)
+
+    @action(detail=True, methods=["get"])
+    def queue(self, request, pk=None):
+        return Response(queue_counts(self.get_object(), request.user))
+
+    @action(detail=True, methods=["get"])
+    def progress(self, request, pk=None):
+        return Response(project_progress(self.get_object()))
+
+    @extend_schema(request={"multipart/form-data": ImportRequest}, responses={201: dict})
+    @action(detail=True, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
+    def import_prompts(self, request, pk=None):
+        project = self.get_object()
+        body = ImportRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        try:
+            text = upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError({"file": "is not UTF-8 text"}) from None
+        try:
+            prompts = importing.import_prompts(project, text, upload.name)
+        except importing.ImportFailed as exc:
+            raise ValidationError({"file": [f"line {line}: {reason}" for line, reason in exc.errors]}) from None
+        return Response({"imported": len(prompts)}, status=status.HTTP_201_CREATED)
+
+
+class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A labeler's own tasks. Another labeler's task answers 404, as if it did not exist."""
+
+    serializer_class = TaskSerializer
+    parser_classes = [JSONParser]
+
+    def get_queryset(self):
+        return (Task.objects.filter(labeler=self.request.user)
+                .select_related("project", "prompt").order_by("-id"))
+
+    def _submit(self, request, submission_class, submit):
+        task = self.get_object()
+        body = submission_class(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            stored = submit(task, body.validated_data)
+        except ModelValidationError as exc:
+            raise as_drf_error(exc) from None
+        except LeaseError as exc:
+            raise ValidationError({"task": str(exc)}) from None
+        task.refresh_from_db()
+        return Response({"task": task.pk, "state": task.state, "stored_id": getattr(stored, "pk", None)})
+
+    @extend_schema(request=PromptSubmission, responses=SubmitResult)
+    @action(detail=True, methods=["post"])
+    def prompt(self, request, pk=None):
+        def submit(task, data):
+            if data["kind"] == PromptKind.FEW_SHOT:
+                few_shot = {"instruction": data["instruction"], "examples": data["examples"]}
+                messages = [{"role": "user", "content": few_shot_text(data["instruction"], data["examples"])}]
+            else:
+                few_shot = None
+                messages = data.get("messages") or [{"role": "user", "content": data["text"]}]
+            return task.submit_prompt(request.user, messages=messages, kind=data["kind"], few_shot=few_shot,
+                                      time_spent_ms=data["time_spent_ms"])
+        return self._submit(request, PromptSubmission, submit)
+
+    @extend_schema(request=DemonstrationSubmission, responses=SubmitResult)
+    @action(detail=True, methods=["post"])
+    def demonstration(self, request, pk=None):
+        return self._submit(request, DemonstrationSubmission, lambda task, data: task.submit_demonstration(
+            request.user, text=data["text"], time_spent_ms=data["time_spent_ms"]))
+
+    @extend_schema(request=RankingSubmission, responses=SubmitResult)
+    @action(detail=True, methods=["post"])
+    def ranking(self, request, pk=None):
+        return self._submit(request, RankingSubmission, lambda task, data: task.submit_ranking(
+            request.user, ratings=data["ratings"], time_spent_ms=data["time_spent_ms"]))
+
+    @extend_schema(request=SkipSubmission, responses=SubmitResult)
+    @action(detail=True, methods=["post"])
+    def skip(self, request, pk=None):
+        return self._submit(request, SkipSubmission, lambda task, data: task.submit_skip(
+            request.user, reason=data["reason"], note=data["note"]))
+
+
+class MeViewSet(viewsets.ViewSet):
+    @action(detail=False, methods=["get"])
+    def stats(self, request):
+        return Response(labeler_stats(request.user))

@@ -1,0 +1,125 @@
+"""Import prompts (optionally with ready-made candidates) from JSONL or CSV. All or nothing.
+
+JSONL, one object per line:
+    {"prompt": "text"}  or  {"messages": [{"role": "user", "content": "..."}, ...]}
+    optional: "candidates": [K strings], "kind": plain|few_shot|use_case, "use_case": "...", "id": "...",
+              "model_name": "..." (who wrote the candidates)
+CSV, with a header row: prompt, optional kind, use_case, id, and candidate_1 ... candidate_K.
+
+Every line is checked before anything is written; any bad line fails the whole import with its
+line number and the reason.
+"""
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from labeling.models import Prompt, PromptKind, PromptSource, validate_messages, validate_text
+
+
+class ImportFailed(Exception):
+    def __init__(self, errors):
+        self.errors = errors  # [(line number, reason)]
+        super().__init__("; ".join(f"line {n}: {reason}" for n, reason in errors[:20]))
+
+
+@dataclass
+class PromptRow:
+    line: int
+    messages: list
+    kind: str = PromptKind.PLAIN
+    use_case: str = ""
+    external_id: str = ""
+    candidates: list = field(default_factory=list)
+    model_name: str = ""
+
+
+def _error_text(exc):
+    if hasattr(exc, "message_dict"):
+        return "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in exc.message_dict.items())
+    return " ".join(exc.messages)
+
+
+def row_from_record(record, line, k):
+    """Turn one decoded record (a dict) into a PromptRow, or raise ValidationError naming the field."""
+    if not isinstance(record, dict):
+        raise ValidationError("each line must be a JSON object")
+    if "messages" in record:
+        messages = record["messages"]
+    elif isinstance(record.get("prompt"), str):
+        validate_text("prompt", record["prompt"])
+        messages = [{"role": "user", "content": record["prompt"]}]
+    else:
+        raise ValidationError({"prompt": "missing: give prompt (text) or messages (a conversation)"})
+    validate_messages(messages)
+    kind = record.get("kind") or PromptKind.PLAIN
+    if kind not in PromptKind.values:
+        raise ValidationError({"kind": f"{kind!r} is not one of {', '.join(PromptKind.values)}"})
+    candidates = record.get("candidates") or []
+    if not isinstance(candidates, list):
+        raise ValidationError({"candidates": "must be a list of strings"})
+    if candidates and len(candidates) != k:
+        raise ValidationError({"candidates": f"has {len(candidates)} responses; this project ranks K={k}"})
+    for i, text in enumerate(candidates):
+        validate_text(f"candidates[{i}]", text)
+    return PromptRow(line=line, messages=messages, kind=kind, use_case=str(record.get("use_case") or ""),
+                     external_id=str(record.get("id") or ""), candidates=candidates,
+                     model_name=str(record.get("model_name") or ""))
+
+
+def _jsonl_records(text):
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield line, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield line, ValidationError(f"not valid JSON ({exc.msg} at column {exc.colno})")
+
+
+def _csv_records(text):
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "prompt" not in reader.fieldnames:
+        yield 1, ValidationError({"prompt": "the CSV header must have a prompt column"})
+        return
+    candidate_columns = sorted((c for c in reader.fieldnames if c.startswith("candidate_")),
+                               key=lambda c: int(c.split("_")[1]) if c.split("_")[1].isdigit() else 0)
+    for row in reader:
+        record = {key: row.get(key) for key in ("prompt", "kind", "use_case", "id")}
+        record["candidates"] = [row[c] for c in candidate_columns if row.get(c)]
+        yield reader.line_num, record
+
+
+def parse(text, filename, k):
+    """Check every line; return PromptRows or raise ImportFailed listing each bad line."""
+    records = _csv_records(text) if filename.lower().endswith(".csv") else _jsonl_records(text)
+    rows, errors = [], []
+    for line, record in records:
+        try:
+            if isinstance(record, ValidationError):
+                raise record
+            rows.append(row_from_record(record, line, k))
+        except ValidationError as exc:
+            errors.append((line, _error_text(exc)))
+    if errors:
+        raise ImportFailed(errors)
+    if not rows:
+        raise ImportFailed([(0, "the file holds no prompts")])
+    return rows
+
+
+@transaction.atomic
+def import_prompts(project, text, filename="upload.jsonl", source=PromptSource.IMPORTED):
+    rows = parse(text, filename, project.k)
+    prompts = []
+    for row in rows:
+        prompt = Prompt.objects.create(project=project, messages=row.messages, kind=row.kind, use_case=row.use_case,
+                                       external_id=row.external_id, source=source)
+        if row.candidates:
+            prompt.add_candidates(row.candidates, model_name=row.model_name or "imported", source="imported")
+        prompt.start()
+        prompts.append(prompt)
+    return prompts

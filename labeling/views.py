@@ -1,0 +1,42 @@
+"""Labeler pages. The work page is one template; its script talks to the REST API, so that the
+browser and the API share one code path for every submit."""
+import json
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404, render
+
+from labeling.models import FLAGS, LIKERT_MAX, LIKERT_MIN, Project, PromptKind, SkipReason, TaskKind
+from labeling.stats import labeler_stats, queue_counts
+
+
+def home(request):
+    projects = [
+        {"project": project, "queue": queue_counts(project, request.user)}
+        for project in Project.objects.order_by("name")
+    ]
+    return render(request, "labeling/home.html", {
+        "projects": projects,
+        "stats": labeler_stats(request.user),
+        "kinds": TaskKind,
+    })
+
+
+def work(request, project_id, kind):
+    project = get_object_or_404(Project, pk=project_id)
+    if kind not in project.enabled_kinds:
+        raise Http404("This task kind is not enabled for the project.")
+    config = {
+        "projectId": project.pk,
+        "kind": kind,
+        "k": project.k,
+        "flags": FLAGS,
+        "likert": [LIKERT_MIN, LIKERT_MAX],
+        "skipReasons": dict(SkipReason.choices),
+        "promptKinds": dict(PromptKind.choices),
+    }
+    return render(request, "labeling/work.html", {
+        "project": project,
+        "kind": kind,
+        "kind_label": TaskKind(kind).label,
+        "config": config,
+    })
