@@ -79,6 +79,9 @@ def _database_from_url(url):
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'rankwise.sqlite3'}")
 DATABASES = {"default": _database_from_url(DATABASE_URL)}
+if env_str("RANKWISE_TEST_DB_SUFFIX", ""):
+    # Lets several test runs share one PostgreSQL server without dropping each other's test database.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_rankwise_{env_str('RANKWISE_TEST_DB_SUFFIX', '')}"}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (web, worker, beat) share the file on a laptop: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
