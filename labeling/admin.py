@@ -1,6 +1,14 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
 
+from labeling.importing import ImportFailed, import_prompts
 from labeling.models import Candidate, CandidateRating, Demonstration, Project, Prompt, Ranking, Task
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="JSONL or CSV: one prompt per line, optionally with its K candidates.")
 
 
 @admin.register(Project)
@@ -8,6 +16,34 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = ["name", "k", "overlap", "write_prompts_enabled", "demonstrations_enabled", "ranking_enabled",
                     "created_at"]
     search_fields = ["name"]
+    change_form_template = "admin/labeling/project/change_form.html"
+
+    def get_urls(self):
+        return [path("<int:project_id>/import/", self.admin_site.admin_view(self.import_view),
+                     name="labeling_project_import")] + super().get_urls()
+
+    def import_view(self, request, project_id):
+        project = get_object_or_404(Project, pk=project_id)
+        if not request.user.has_perm("labeling.manage_project"):
+            messages.error(request, "Only admins can import prompts.")
+            return redirect("admin:index")
+        form = ImportForm(request.POST or None, request.FILES or None)
+        errors = []
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                prompts = import_prompts(project, upload.read().decode("utf-8"), upload.name)
+            except UnicodeDecodeError:
+                form.add_error("file", "The file is not UTF-8 text.")
+            except ImportFailed as exc:
+                errors = exc.errors
+                form.add_error("file", f"Nothing was imported: {len(errors)} bad line(s).")
+            else:
+                messages.success(request, f"Imported {len(prompts)} prompts into {project.name}.")
+                return redirect("admin:labeling_project_change", project.pk)
+        context = {**self.admin_site.each_context(request), "project": project, "form": form, "errors": errors,
+                   "opts": self.model._meta, "title": f"Import prompts into {project.name}"}
+        return render(request, "admin/labeling/project/import.html", context)
 
 
 class CandidateInline(admin.TabularInline):
