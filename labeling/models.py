@@ -72,6 +72,11 @@ class Project(models.Model):
         help_text="Generator settings: backend, model (path or hub id), revision, temperature, top_p, "
         "max_new_tokens, seed, stop. Empty means the offline default model.",
     )
+    retrain_after_comparisons = models.PositiveIntegerField(
+        default=1000,
+        help_text="Retrain the reward model as soon as this many new comparisons arrived since its last "
+        "training run (checked every few minutes); 0 leaves retraining to the nightly schedule.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
