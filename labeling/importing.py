@@ -113,7 +113,12 @@ def parse(text, filename, k):
 
 @transaction.atomic
 def import_prompts(project, text, filename="upload.jsonl", source=PromptSource.IMPORTED):
-    rows = parse(text, filename, project.k)
+    return store_prompt_rows(project, parse(text, filename, project.k), source)
+
+
+def store_prompt_rows(project, rows, source=PromptSource.IMPORTED):
+    """Create checked PromptRows and start them; callers hold a transaction (exports.importing reuses this
+    for the prompt lines of Parquet, gzip and datasets files)."""
     prompts = []
     for row in rows:
         prompt = Prompt.objects.create(project=project, messages=row.messages, kind=row.kind, use_case=row.use_case,

@@ -1,0 +1,371 @@
+"""The exported datasets: for each, one SQL query that PostgreSQL streams row by row, a function that turns
+a database row into an output record, and the Arrow schema of that record.
+
+Comparisons are derived here, in SQL, from the rankings (a self-join of the candidate ratings of one ranking
+where one tier beats the other): Rankwise stores rankings once and never a comparisons table.
+
+Every query is ordered (by ranking, demonstration or prompt id, then candidate index), so the same data gives
+the same file, and an export imported into a new project exports identically.
+"""
+import hashlib
+import hmac
+
+import orjson
+import pyarrow as pa
+from django.conf import settings
+
+from labeling.models import conversation_to_text
+
+# A placeholder user made by an import carries the pseudonym it had in the source; see exports.importing.
+EXTERNAL_LABELER_PREFIX = "ext:"
+
+MESSAGES_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
+def pseudonym(user_id, username, pseudonymize=True):
+    """A stable, keyed name for a labeler: the same person gets the same name in every export, and nobody
+    without SECRET_KEY can tell who it is."""
+    if username.startswith(EXTERNAL_LABELER_PREFIX):
+        return username[len(EXTERNAL_LABELER_PREFIX):]
+    if not pseudonymize:
+        return username
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"rankwise-labeler:{user_id}".encode(), hashlib.sha256)
+    return "labeler-" + digest.hexdigest()[:16]
+
+
+def split_of(prompt_text, seed, shares):
+    """The split a prompt belongs to, from a seeded hash of its text.
+
+    Hashing the text (not the row id) keeps every row of a prompt, in every dataset and in a re-imported
+    copy, in one split; and two prompts with the same text cannot end up on both sides of train/test."""
+    if not shares:
+        return None
+    digest = hashlib.blake2b(f"{seed}\x00{prompt_text}".encode(), digest_size=8).digest()
+    point = int.from_bytes(digest, "big") / 2**64
+    total = 0.0
+    for name, share in shares.items():
+        total += share
+        if point < total:
+            return name
+    return name  # rounding: the last split takes the top of the range
+
+
+class PromptCache:
+    """Rows arrive ordered by prompt, so remembering the last prompt decodes each conversation once
+    while keeping memory constant."""
+
+    def __init__(self, seed, shares):
+        self.seed, self.shares = seed, shares
+        self.prompt_id = None
+
+    def get(self, prompt_id, messages_json):
+        if prompt_id != self.prompt_id:
+            self.prompt_id = prompt_id
+            self.messages = orjson.loads(messages_json)
+            self.text = conversation_to_text(self.messages)
+            self.split = split_of(self.text, self.seed, self.shares)
+        return self
+
+
+class Labelers:
+    """user id -> exported name; a project has few labelers, so the cache stays small."""
+
+    def __init__(self, pseudonymize):
+        self.pseudonymize = pseudonymize
+        self.names = {}
+
+    def name(self, user_id, username=None):
+        if user_id not in self.names:
+            if username is None:
+                from django.contrib.auth.models import User
+
+                username = User.objects.filter(pk=user_id).values_list("username", flat=True).first() or ""
+            self.names[user_id] = pseudonym(user_id, username, self.pseudonymize)
+        return self.names[user_id]
+
+
+def prompt_filters(spec, alias="p"):
+    """WHERE clauses on the prompt: project, kind, source, reported, labeler agreement."""
+    f = spec.filters
+    clauses, params = [f"{alias}.project_id = %s"], [spec.project_id]
+    if f.kinds:
+        clauses.append(f"{alias}.kind = ANY(%s)")
+        params.append(f.kinds)
+    if f.sources:
+        clauses.append(f"{alias}.source = ANY(%s)")
+        params.append(f.sources)
+    if f.exclude_reported:
+        clauses.append(f"{alias}.state <> 'reported'")
+    if f.min_agreement is not None:
+        # Agreement of a prompt: over every two rankings of it and every two of its candidates, the share
+        # where both labelers order the pair the same way (a tie agrees only with a tie). A prompt ranked
+        # once has no agreement and is left out.
+        clauses.append(f"""{alias}.id IN (
+            SELECT r1.prompt_id FROM labeling_ranking r1
+            JOIN labeling_prompt ap ON ap.id = r1.prompt_id AND ap.project_id = %s
+            JOIN labeling_ranking r2 ON r2.prompt_id = r1.prompt_id AND r2.id > r1.id
+            JOIN labeling_candidaterating a1 ON a1.ranking_id = r1.id
+            JOIN labeling_candidaterating b1 ON b1.ranking_id = r1.id AND b1.candidate_id > a1.candidate_id
+            JOIN labeling_candidaterating a2 ON a2.ranking_id = r2.id AND a2.candidate_id = a1.candidate_id
+            JOIN labeling_candidaterating b2 ON b2.ranking_id = r2.id AND b2.candidate_id = b1.candidate_id
+            GROUP BY r1.prompt_id
+            HAVING avg(CASE WHEN sign(a1.tier - b1.tier) = sign(a2.tier - b2.tier) THEN 1.0 ELSE 0.0 END) >= %s)""")
+        params += [spec.project_id, f.min_agreement]
+    return clauses, params
+
+
+def record_filters(spec, alias, user_column):
+    """WHERE clauses on the exported record itself: its date and who made it."""
+    f = spec.filters
+    clauses, params = [], []
+    if f.since:
+        clauses.append(f"{alias}.created_at >= %s")
+        params.append(f.since)
+    if f.until:
+        clauses.append(f"{alias}.created_at < %s")
+        params.append(f.until)
+    if f.labelers and user_column:
+        clauses.append(f"{alias}.{user_column} IN (SELECT id FROM auth_user WHERE username = ANY(%s))")
+        params.append(f.labelers)
+    return clauses, params
+
+
+def ranking_filters(spec):
+    clauses, params = record_filters(spec, "r", "labeler_id")
+    if spec.filters.exclude_flagged:
+        clauses.append("NOT EXISTS (SELECT 1 FROM labeling_candidaterating fr "
+                       "WHERE fr.ranking_id = r.id AND fr.flags <> '[]'::jsonb)")
+    return clauses, params
+
+
+def where(*parts):
+    clauses, params = [], []
+    for c, p in parts:
+        clauses += c
+        params += p
+    return " AND ".join(clauses), params
+
+
+class Dataset:
+    """One exported dataset. `sql` has no ORDER BY so that it can also be counted; `order_by` is added
+    for the export itself."""
+
+    name = ""
+    order_by = ""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.prompts = PromptCache(spec.seed, spec.split)
+        self.labelers = Labelers(spec.pseudonymize)
+
+    def query(self):
+        raise NotImplementedError
+
+    def record(self, row):
+        """(split, output dict) for one database row."""
+        raise NotImplementedError
+
+    def schema(self):
+        raise NotImplementedError
+
+
+class Pairwise(Dataset):
+    name = "pairwise"
+    order_by = "r.id, ca.index, cb.index"
+
+    def query(self):
+        condition, params = where(prompt_filters(self.spec), ranking_filters(self.spec))
+        return f"""
+            SELECT p.id, p.messages::text, ca.text, cb.text, ra.likert - rb.likert
+            FROM labeling_ranking r
+            JOIN labeling_prompt p ON p.id = r.prompt_id
+            JOIN labeling_candidaterating ra ON ra.ranking_id = r.id
+            JOIN labeling_candidaterating rb ON rb.ranking_id = r.id AND ra.tier < rb.tier
+            JOIN labeling_candidate ca ON ca.id = ra.candidate_id
+            JOIN labeling_candidate cb ON cb.id = rb.candidate_id
+            WHERE {condition}""", params
+
+    def record(self, row):
+        prompt = self.prompts.get(row[0], row[1])
+        out = {"prompt": prompt.text, "chosen": row[2], "rejected": row[3]}
+        if self.spec.margin:
+            # How much better the chosen response was rated on the 1-7 Likert scale (it may be 0 or less:
+            # the ranking and the ratings are separate judgements).
+            out["margin"] = float(row[4])
+        return prompt.split, out
+
+    def schema(self):
+        fields = [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string())]
+        if self.spec.margin:
+            fields.append(("margin", pa.float64()))
+        return pa.schema(fields)
+
+
+class Grouped(Dataset):
+    name = "grouped"
+    order_by = "r.id"
+
+    def query(self):
+        condition, params = where(prompt_filters(self.spec), ranking_filters(self.spec))
+        return f"""
+            SELECT p.id, p.messages::text, p.external_id, p.kind, p.source, p.use_case,
+                   r.labeler_id, u.username, r.display_order::text, r.time_spent_ms, r.created_at,
+                   json_agg(json_build_object(
+                       'id', c.id, 'index', c.index, 'text', c.text, 'source', c.source,
+                       'model_name', c.model_name, 'model_revision', c.model_revision, 'sampling', c.sampling,
+                       'seed', c.seed, 'reward', c.reward, 'tier', cr.tier, 'likert', cr.likert,
+                       'flags', cr.flags))::text
+            FROM labeling_ranking r
+            JOIN labeling_prompt p ON p.id = r.prompt_id
+            JOIN auth_user u ON u.id = r.labeler_id
+            JOIN labeling_candidaterating cr ON cr.ranking_id = r.id
+            JOIN labeling_candidate c ON c.id = cr.candidate_id
+            WHERE {condition}
+            GROUP BY p.id, r.id, u.username""", params
+
+    def record(self, row):
+        (prompt_id, messages, external_id, kind, source, use_case, labeler_id, username, display_order,
+         time_spent_ms, created_at, candidates) = row
+        prompt = self.prompts.get(prompt_id, messages)
+        by_id = {c["id"]: c for c in orjson.loads(candidates)}
+        order = [i for i in orjson.loads(display_order) if i in by_id]
+        # Candidates the labeler was not shown in a recorded order (not expected) follow by index.
+        order += sorted(set(by_id) - set(order), key=lambda i: by_id[i]["index"])
+        shown = [by_id[i] for i in order]
+        return prompt.split, {
+            "id": external_id or str(prompt_id),
+            "prompt": prompt.text,
+            "messages": prompt.messages,
+            "kind": kind,
+            "source": source,
+            "use_case": use_case,
+            "candidates": [c["text"] for c in shown],
+            "candidate_indexes": [c["index"] for c in shown],
+            "tiers": [c["tier"] for c in shown],
+            "likert": [c["likert"] for c in shown],
+            "flags": [c["flags"] for c in shown],
+            "candidate_sources": [c["source"] for c in shown],
+            "model_names": [c["model_name"] for c in shown],
+            "model_revisions": [c["model_revision"] for c in shown],
+            # Sampling settings differ by backend, so each is kept as a JSON object in a string.
+            "sampling": [orjson.dumps(c["sampling"], option=orjson.OPT_SORT_KEYS).decode() for c in shown],
+            "seeds": [c["seed"] for c in shown],
+            "rewards": [c["reward"] for c in shown],
+            "labeler": self.labelers.name(labeler_id, username),
+            "time_spent_ms": time_spent_ms,
+            "created_at": created_at.isoformat(),
+        }
+
+    def schema(self):
+        return pa.schema([
+            ("id", pa.string()), ("prompt", pa.string()), ("messages", MESSAGES_TYPE), ("kind", pa.string()),
+            ("source", pa.string()), ("use_case", pa.string()), ("candidates", pa.list_(pa.string())),
+            ("candidate_indexes", pa.list_(pa.int16())), ("tiers", pa.list_(pa.int16())),
+            ("likert", pa.list_(pa.int16())), ("flags", pa.list_(pa.list_(pa.string()))),
+            ("candidate_sources", pa.list_(pa.string())), ("model_names", pa.list_(pa.string())),
+            ("model_revisions", pa.list_(pa.string())), ("sampling", pa.list_(pa.string())),
+            ("seeds", pa.list_(pa.int64())), ("rewards", pa.list_(pa.float64())), ("labeler", pa.string()),
+            ("time_spent_ms", pa.int64()), ("created_at", pa.string()),
+        ])
+
+
+class Sft(Dataset):
+    """One row per demonstration; `sft` gives {prompt, completion}, `sft_chat` the conversation with the
+    demonstration as the assistant's turn."""
+
+    name = "sft"
+    order_by = "d.id"
+
+    def query(self):
+        condition, params = where(prompt_filters(self.spec), record_filters(self.spec, "d", "author_id"))
+        return f"""
+            SELECT p.id, p.messages::text, d.text
+            FROM labeling_demonstration d
+            JOIN labeling_prompt p ON p.id = d.prompt_id
+            WHERE {condition}""", params
+
+    def record(self, row):
+        prompt = self.prompts.get(row[0], row[1])
+        if self.spec.dataset == "sft_chat":
+            return prompt.split, {"messages": prompt.messages + [{"role": "assistant", "content": row[2]}]}
+        return prompt.split, {"prompt": prompt.text, "completion": row[2]}
+
+    def schema(self):
+        if self.spec.dataset == "sft_chat":
+            return pa.schema([("messages", MESSAGES_TYPE)])
+        return pa.schema([("prompt", pa.string()), ("completion", pa.string())])
+
+
+class Ppo(Dataset):
+    name = "ppo"
+    order_by = "p.id"
+
+    def query(self):
+        condition, params = where(prompt_filters(self.spec), record_filters(self.spec, "p", "author_id"))
+        return f"""
+            SELECT p.id, p.messages::text, p.external_id, p.kind, p.source, p.use_case
+            FROM labeling_prompt p
+            WHERE {condition}
+              AND NOT EXISTS (SELECT 1 FROM labeling_demonstration d WHERE d.prompt_id = p.id)""", params
+
+    def record(self, row):
+        prompt = self.prompts.get(row[0], row[1])
+        return prompt.split, {"id": row[2] or str(row[0]), "prompt": prompt.text, "messages": prompt.messages,
+                              "kind": row[3], "source": row[4], "use_case": row[5]}
+
+    def schema(self):
+        return pa.schema([("id", pa.string()), ("prompt", pa.string()), ("messages", MESSAGES_TYPE),
+                          ("kind", pa.string()), ("source", pa.string()), ("use_case", pa.string())])
+
+
+# (record type, table, alias, the column that leads to the prompt, columns naming a user)
+RAW_TABLES = [
+    ("prompt", "labeling_prompt", "x", "x.id", ["author_id"]),
+    ("demonstration", "labeling_demonstration", "x", "x.prompt_id", ["author_id"]),
+    ("candidate", "labeling_candidate", "x", "x.prompt_id", []),
+    ("ranking", "labeling_ranking", "x", "x.prompt_id", ["labeler_id"]),
+    ("candidate_rating", "labeling_candidaterating", "x", "rr.prompt_id", []),
+    ("task", "labeling_task", "x", "x.prompt_id", ["labeler_id"]),
+]
+
+
+class Raw(Dataset):
+    """Every row of every labeling table that belongs to the selected prompts, as the database holds it
+    (a JSON object per record), with user ids replaced by the labeler's exported name."""
+
+    name = "raw"
+    order_by = "1, 2"
+
+    def query(self):
+        parts, params = [], []
+        for position, (kind, table, alias, prompt_column, _) in enumerate(RAW_TABLES):
+            condition, p = where(prompt_filters(self.spec), record_filters(self.spec, "p", None))
+            join = "JOIN labeling_ranking rr ON rr.id = x.ranking_id " if kind == "candidate_rating" else ""
+            parts.append(f"""
+                SELECT {position} AS position, {alias}.id AS id, {prompt_column} AS prompt_id,
+                       row_to_json({alias})::text AS record
+                FROM {table} {alias} {join}JOIN labeling_prompt p ON p.id = {prompt_column}
+                WHERE {condition}""")
+            params += p
+        return " UNION ALL ".join(parts), params
+
+    def record(self, row):
+        position, record_id, prompt_id, record = row
+        kind, *_, user_columns = RAW_TABLES[position]
+        data = orjson.loads(record)
+        for column in user_columns:
+            user_id = data.pop(column, None)
+            data[column.removesuffix("_id")] = None if user_id is None else self.labelers.name(user_id)
+        return None, {"type": kind, "id": record_id, "prompt_id": prompt_id,
+                      "record": orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()}
+
+    def schema(self):
+        return pa.schema([("type", pa.string()), ("id", pa.int64()), ("prompt_id", pa.int64()),
+                          ("record", pa.string())])
+
+
+DATASET_CLASSES = {"sft": Sft, "sft_chat": Sft, "pairwise": Pairwise, "grouped": Grouped, "ppo": Ppo, "raw": Raw}
+
+
+def dataset_for(spec):
+    return DATASET_CLASSES[spec.dataset](spec)

@@ -1,0 +1,362 @@
+"""Import datasets back: every export format (JSONL, gzipped JSONL, Parquet, a Hugging Face datasets folder
+or its .tar) and three kinds of lines, which may be mixed in one file:
+
+- a prompt, optionally with candidates (the lines labeling.importing reads: `prompt` or `messages`);
+- a pairwise comparison, `{prompt, chosen, rejected}` with an optional `margin` (HH-RLHF, TRL);
+- a grouped ranking, as Rankwise's grouped export writes it (`candidates` in display order and `tiers`,
+  1 = best, with ties), or Open-Assistant style `responses` with `ranks` (0 = best).
+
+Rankings become native data: a prompt, its candidates, and a submitted rank task plus Ranking per labeler,
+where each labeler pseudonym from the file gets a placeholder user (inactive, no password). Grouped lines
+that share an `id` are rankings of one prompt. As in labeling.importing, every line is checked first and
+any bad line fails the whole import, with its line number (row number for Parquet and datasets), and
+nothing is stored.
+"""
+import gzip
+import math
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from exports.datasets import EXTERNAL_LABELER_PREFIX
+from labeling.importing import ImportFailed, _error_text, import_prompts, row_from_record, store_prompt_rows
+from labeling.models import (
+    LIKERT_MAX, LIKERT_MIN, MAX_K, MIN_K, Candidate, CandidateRating, PromptSource, PromptState, Ranking, Task,
+    TaskKind, TaskState, validate_ratings, validate_text,
+)
+from labeling.models import Prompt
+
+NEUTRAL_LIKERT = (LIKERT_MIN + LIKERT_MAX) // 2
+DEFAULT_LABELER = "imported"
+PARQUET_BATCH_ROWS = 1_000
+
+
+@dataclass
+class ImportedRanking:
+    line: int
+    labeler: str
+    order: list  # candidate indexes in display order
+    ratings: list  # [{"candidate": index, "tier", "likert", "flags"}]
+    time_spent_ms: int = 0
+    created_at: object = None
+
+
+@dataclass
+class RankedPrompt:
+    line: int
+    prompt: object  # labeling.importing.PromptRow (messages, kind, use_case, external_id)
+    source: str
+    candidates: dict  # index -> Candidate field values
+    rankings: list = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    prompts: int = 0
+    rankings: int = 0
+
+
+# --- Reading files -------------------------------------------------------------------------------
+
+def read_records(path):
+    """(line or row number, decoded record) for each line of an export file or folder."""
+    path = Path(path)
+    name = path.name.lower()
+    if path.is_dir():
+        yield from _dataset_records(path)
+    elif name.endswith(".tar"):
+        yield from _tar_records(path)
+    elif name.endswith(".parquet"):
+        number = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            for record in batch.to_pylist():
+                number += 1
+                yield number, record
+    else:
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rb") as file:
+            for number, raw in enumerate(file, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    yield number, orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    yield number, ValidationError(f"not valid JSON ({exc})")
+
+
+def _dataset_records(folder):
+    import datasets
+
+    loaded = datasets.load_from_disk(str(folder))
+    parts = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
+    number = 0
+    for part in parts:
+        for record in part:
+            number += 1
+            yield number, record
+
+
+def _tar_records(path):
+    """An export packed as .tar: a datasets folder, or one file per split."""
+    with tempfile.TemporaryDirectory() as scratch, tarfile.open(path) as tar:
+        tar.extractall(scratch, filter="data")
+        entries = sorted(Path(scratch).iterdir())
+        if any((entry / "dataset_dict.json").exists() or (entry / "dataset_info.json").exists()
+               for entry in entries if entry.is_dir()):
+            for entry in entries:
+                yield from _dataset_records(entry)
+            return
+        number_offset = 0
+        for entry in entries:
+            last = 0
+            for number, record in read_records(entry):
+                last = number
+                yield number_offset + number, record
+            number_offset += last
+
+
+# --- Checking lines ------------------------------------------------------------------------------
+
+def _int(value, name, low=None, high=None):
+    if not isinstance(value, int) or isinstance(value, bool) or (low is not None and value < low) or (
+            high is not None and value > high):
+        bounds = f" from {low} to {high}" if high is not None else (f" of at least {low}" if low is not None else "")
+        raise ValidationError({name: f"must be a whole number{bounds}"})
+    return value
+
+
+def _list(record, name, length, default):
+    value = record.get(name)
+    if value is None:
+        return [default] * length
+    if not isinstance(value, list) or len(value) != length:
+        raise ValidationError({name: f"must be a list with one entry per candidate ({length})"})
+    return value
+
+
+def _prompt_part(record, line, k):
+    keys = ("prompt", "messages", "kind", "use_case", "id")
+    return row_from_record({key: record[key] for key in keys if record.get(key) is not None}, line, k)
+
+
+def _source(record):
+    source = record.get("source") or PromptSource.IMPORTED
+    if source not in PromptSource.values:
+        raise ValidationError({"source": f"{source!r} is not one of {', '.join(PromptSource.values)}"})
+    return source
+
+
+def _candidate(text, index, field_name):
+    validate_text(field_name, text)
+    return {"index": index, "text": text, "source": "imported", "model_name": "", "model_revision": "",
+            "sampling": {}, "seed": None, "reward": None}
+
+
+def pairwise_prompt(record, line, k):
+    prompt = _prompt_part(record, line, k)
+    margin = record.get("margin")
+    if margin is None:
+        likert = [NEUTRAL_LIKERT, NEUTRAL_LIKERT]
+    else:
+        if not isinstance(margin, (int, float)) or isinstance(margin, bool) or margin != int(margin) or not (
+                0 <= margin <= LIKERT_MAX - LIKERT_MIN):
+            raise ValidationError({"margin": f"must be a whole number from 0 to {LIKERT_MAX - LIKERT_MIN} "
+                                             "(the Likert difference of chosen over rejected)"})
+        # Ratings centred on the scale whose difference is the margin: 0 -> 4/4, 1 -> 5/4, 6 -> 7/1.
+        chosen = NEUTRAL_LIKERT + math.ceil(margin / 2)
+        likert = [chosen, chosen - int(margin)]
+    candidates = {0: _candidate(record["chosen"], 0, "chosen"), 1: _candidate(record["rejected"], 1, "rejected")}
+    ranking = ImportedRanking(line=line, labeler=_labeler(record), order=[0, 1], ratings=[
+        {"candidate": 0, "tier": 1, "likert": likert[0], "flags": []},
+        {"candidate": 1, "tier": 2, "likert": likert[1], "flags": []},
+    ])
+    return RankedPrompt(line=line, prompt=prompt, source=_source(record), candidates=candidates, rankings=[ranking])
+
+
+def _labeler(record):
+    labeler = record.get("labeler") or DEFAULT_LABELER
+    if not isinstance(labeler, str) or len(labeler) > 140:
+        raise ValidationError({"labeler": "must be a pseudonym of at most 140 characters"})
+    return labeler
+
+
+def grouped_prompt(record, line, k):
+    prompt = _prompt_part(record, line, k)
+    if "responses" in record:  # Open-Assistant: ranks count from 0 = best
+        texts, tiers = record["responses"], record.get("ranks")
+        if not isinstance(tiers, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tiers):
+            raise ValidationError({"ranks": "must be a list of whole numbers, 0 = best"})
+        tiers = [t + 1 for t in tiers]
+        field_name = "responses"
+    else:
+        texts, tiers, field_name = record["candidates"], record.get("tiers"), "candidates"
+    if not isinstance(texts, list) or not MIN_K <= len(texts) <= MAX_K:
+        raise ValidationError({field_name: f"must be a list of {MIN_K} to {MAX_K} responses"})
+    n = len(texts)
+    tiers = _list(record | {"tiers": tiers}, "tiers", n, None)
+    indexes = _list(record, "candidate_indexes", n, None)
+    if indexes == [None] * n:
+        indexes = list(range(n))
+    for i, index in enumerate(indexes):
+        _int(index, f"candidate_indexes[{i}]", 0, MAX_K - 1)
+    if len(set(indexes)) != n:
+        raise ValidationError({"candidate_indexes": "names a candidate twice"})
+    likert = _list(record, "likert", n, NEUTRAL_LIKERT)
+    flags = _list(record, "flags", n, [])
+    sources = _list(record, "candidate_sources", n, "imported")
+    model_names = _list(record, "model_names", n, "")
+    revisions = _list(record, "model_revisions", n, "")
+    sampling = _list(record, "sampling", n, "{}")
+    seeds = _list(record, "seeds", n, None)
+    rewards = _list(record, "rewards", n, None)
+    candidates = {}
+    for i, index in enumerate(indexes):
+        candidate = _candidate(texts[i], index, f"{field_name}[{i}]")
+        for name, values in (("source", sources), ("model_name", model_names), ("model_revision", revisions)):
+            if not isinstance(values[i], str) or len(values[i]) > 300:
+                raise ValidationError({f"{name}s[{i}]": "must be a string of at most 300 characters"})
+            candidate[name] = values[i]
+        try:
+            candidate["sampling"] = orjson.loads(sampling[i]) if isinstance(sampling[i], str) else sampling[i]
+        except orjson.JSONDecodeError:
+            raise ValidationError({f"sampling[{i}]": "is not a JSON object"}) from None
+        if not isinstance(candidate["sampling"], dict):
+            raise ValidationError({f"sampling[{i}]": "must be a JSON object"})
+        candidate["seed"] = None if seeds[i] is None else _int(seeds[i], f"seeds[{i}]")
+        if rewards[i] is not None and not isinstance(rewards[i], (int, float)):
+            raise ValidationError({f"rewards[{i}]": "must be a number"})
+        candidate["reward"] = rewards[i]
+        candidates[index] = candidate
+    ratings = [{"candidate": indexes[i], "tier": tiers[i], "likert": likert[i], "flags": flags[i]} for i in range(n)]
+    dense = validate_ratings(ratings, indexes)
+    for rating in ratings:
+        rating["tier"] = dense[rating["candidate"]]
+        rating["flags"] = sorted(set(rating["flags"]))
+    created_at = record.get("created_at")
+    if created_at is not None:
+        created_at = parse_datetime(created_at) if isinstance(created_at, str) else None
+        if created_at is None:
+            raise ValidationError({"created_at": "must be an ISO 8601 date and time"})
+    ranking = ImportedRanking(line=line, labeler=_labeler(record), order=list(indexes), ratings=ratings,
+                              time_spent_ms=_int(record.get("time_spent_ms", 0), "time_spent_ms", 0),
+                              created_at=created_at)
+    return RankedPrompt(line=line, prompt=prompt, source=_source(record), candidates=candidates, rankings=[ranking])
+
+
+def _merge(into, other):
+    """A second grouped line for the same prompt id: another labeler's ranking of the same candidates."""
+    if {i: c["text"] for i, c in into.candidates.items()} != {i: c["text"] for i, c in other.candidates.items()}:
+        raise ValidationError({"candidates": f"id {other.prompt.external_id!r} was given other candidates on "
+                                             f"line {into.line}"})
+    if into.prompt.messages != other.prompt.messages:
+        raise ValidationError({"messages": f"id {other.prompt.external_id!r} was given another prompt on "
+                                           f"line {into.line}"})
+    labeler = other.rankings[0].labeler
+    if any(r.labeler == labeler for r in into.rankings):
+        raise ValidationError({"labeler": f"{labeler!r} already ranked id {other.prompt.external_id!r} on "
+                                          f"line {into.line}"})
+    into.rankings += other.rankings
+
+
+def parse(records, k):
+    """Check every record; return (prompt rows, ranked prompts) or raise ImportFailed listing bad lines."""
+    prompt_rows, ranked, by_id, errors = [], [], {}, []
+    for line, record in records:
+        try:
+            if isinstance(record, ValidationError):
+                raise record
+            if not isinstance(record, dict):
+                raise ValidationError("each line must be a JSON object")
+            if "chosen" in record or "rejected" in record:
+                ranked.append(pairwise_prompt(record, line, k))
+            elif "tiers" in record or "ranks" in record:
+                item = grouped_prompt(record, line, k)
+                key = item.prompt.external_id
+                if key and key in by_id:
+                    _merge(by_id[key], item)
+                else:
+                    ranked.append(item)
+                    if key:
+                        by_id[key] = item
+            else:
+                prompt_rows.append(row_from_record(record, line, k))
+        except ValidationError as exc:
+            errors.append((line, _error_text(exc)))
+        except KeyError as exc:
+            errors.append((line, f"{exc.args[0]}: missing"))
+    if errors:
+        raise ImportFailed(errors)
+    if not prompt_rows and not ranked:
+        raise ImportFailed([(0, "the file holds no prompts")])
+    return prompt_rows, ranked
+
+
+# --- Storing -------------------------------------------------------------------------------------
+
+class PlaceholderLabelers:
+    def __init__(self):
+        self.users = {}
+
+    def get(self, pseudonym):
+        if pseudonym not in self.users:
+            user, created = User.objects.get_or_create(username=EXTERNAL_LABELER_PREFIX + pseudonym,
+                                                       defaults={"is_active": False})
+            if created:
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+            self.users[pseudonym] = user
+        return self.users[pseudonym]
+
+
+def store_ranked_prompt(project, item, labelers):
+    """Create a prompt with its candidates and rankings as if labelers had ranked it here: the rankings
+    fill the prompt's rank slots, and the prompt is done once every slot is filled."""
+    row = item.prompt
+    prompt = Prompt.objects.create(project=project, messages=row.messages, kind=row.kind, use_case=row.use_case,
+                                   external_id=row.external_id, source=item.source)
+    candidates = Candidate.objects.bulk_create([
+        Candidate(prompt=prompt, **values) for _, values in sorted(item.candidates.items())])
+    by_index = {c.index: c for c in candidates}
+    prompt.transition(PromptState.READY)
+    slots = list(Task.objects.filter(prompt=prompt, kind=TaskKind.RANK, state=TaskState.OPEN).order_by("id"))
+    for imported in item.rankings:
+        labeler = labelers.get(imported.labeler)
+        display_order = [by_index[i].pk for i in imported.order]
+        finished = imported.created_at or timezone.now()
+        task = slots.pop(0) if slots else Task(project=project, prompt=prompt, kind=TaskKind.RANK)
+        task.labeler, task.state, task.display_order = labeler, TaskState.SUBMITTED, display_order
+        task.time_spent_ms, task.finished_at = imported.time_spent_ms, finished
+        task.save()
+        ranking = Ranking.objects.create(prompt=prompt, labeler=labeler, task=task, display_order=display_order,
+                                         time_spent_ms=imported.time_spent_ms)
+        if imported.created_at:
+            # created_at is auto_now_add; the source's time is kept so date filters mean the same here.
+            Ranking.objects.filter(pk=ranking.pk).update(created_at=imported.created_at)
+        CandidateRating.objects.bulk_create([
+            CandidateRating(ranking=ranking, candidate=by_index[r["candidate"]], tier=r["tier"], likert=r["likert"],
+                            flags=r["flags"]) for r in imported.ratings])
+    if not slots:
+        prompt.transition(PromptState.DONE)
+
+
+def import_file(project, path, filename=None):
+    """Import an export file or folder into `project`, all or nothing; return an ImportResult."""
+    filename = filename or Path(path).name
+    if filename.lower().endswith(".csv"):
+        return ImportResult(prompts=len(import_prompts(project, Path(path).read_text("utf-8"), filename)))
+    prompt_rows, ranked = parse(read_records(path), project.k)
+    labelers = PlaceholderLabelers()
+    with transaction.atomic():
+        store_prompt_rows(project, prompt_rows)
+        for item in ranked:
+            store_ranked_prompt(project, item, labelers)
+    return ImportResult(prompts=len(prompt_rows) + len(ranked), rankings=sum(len(i.rankings) for i in ranked))

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from exports import api, views
+
+urlpatterns = [
+    path("exports/<int:job_id>/download/", views.download, name="export-download"),
+    path("api/datasets/import/", api.DatasetImportView.as_view(), name="dataset-import"),
+]
