@@ -4,12 +4,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from exports import api as exports_api
 from labeling import api, views
 
 router = DefaultRouter()
 router.register("projects", api.ProjectViewSet, basename="project")
 router.register("tasks", api.TaskViewSet, basename="task")
 router.register("me", api.MeViewSet, basename="me")
+router.register("exports", exports_api.ExportJobViewSet, basename="export")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,6 +20,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("rewards.urls")),
+    path("", include("exports.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
