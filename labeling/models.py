@@ -159,6 +159,10 @@ class Prompt(models.Model):
                                related_name="prompts_written")
     state = models.CharField(max_length=32, choices=PromptState.choices, default=PromptState.NEW, db_index=True)
     generation_error = models.TextField(blank=True)
+    # The generation task (Celery task id) sampling this prompt's candidates, and until when: two GPU
+    # workers never sample the same prompt, and a dead worker's claim lapses (worker/generation_jobs.py).
+    generation_claim = models.CharField(max_length=64, blank=True)
+    generation_claimed_until = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=200, blank=True, help_text="Identifier from an import, if any.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -301,22 +305,38 @@ class TaskQuerySet(models.QuerySet):
         lease = self.active_lease(labeler, project, kind)
         if lease:
             return lease
+        self._release_expired_leases(labeler, project, kind)
+        try:
+            if kind == TaskKind.WRITE_PROMPT:
+                return self._lease_prompt_writing(labeler, project)
+            return self._claim_slot(labeler, project, kind)
+        except IntegrityError:
+            # The same labeler asked twice at once: one_lease_per_labeler_and_kind stopped the second
+            # request, and the first one's lease is theirs.
+            return self.active_lease(labeler, project, kind)
+
+    def _release_expired_leases(self, labeler, project, kind):
+        """A labeler holds one lease per kind; an expired one goes back to the pool before they get another."""
+        expired = self.filter(labeler=labeler, project=project, kind=kind, state=TaskState.LEASED,
+                              expires_at__lte=timezone.now())
         if kind == TaskKind.WRITE_PROMPT:
-            return self._lease_prompt_writing(labeler, project)
-        return self._claim_slot(labeler, project, kind)
+            expired.update(state=TaskState.WITHDRAWN)
+        else:
+            expired.update(state=TaskState.OPEN, labeler=None, leased_at=None, expires_at=None)
 
     def _lease_prompt_writing(self, labeler, project):
         now = timezone.now()
         use_case = random.choice(project.use_cases) if project.use_cases else ""
-        return self.create(project=project, kind=TaskKind.WRITE_PROMPT, state=TaskState.LEASED, labeler=labeler,
-                           leased_at=now, expires_at=now + lease_duration(), use_case=use_case)
+        with transaction.atomic():
+            return self.create(project=project, kind=TaskKind.WRITE_PROMPT, state=TaskState.LEASED,
+                               labeler=labeler, leased_at=now, expires_at=now + lease_duration(), use_case=use_case)
 
     def _claim_slot(self, labeler, project, kind):
         now = timezone.now()
         table = Task._meta.db_table
         lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
         # The NOT EXISTS keeps a labeler from ever holding two slots of one prompt in one kind; the
-        # one_labeler_per_prompt_and_kind constraint backs it up against a concurrent double request.
+        # one_labeler_per_prompt_and_kind constraint backs it up.
         sql = f"""
             UPDATE {table} SET state = %s, labeler_id = %s, leased_at = %s, expires_at = %s, lease_count = lease_count + 1
             WHERE id = (
@@ -335,14 +355,9 @@ class TaskQuerySet(models.QuerySet):
         """
         params = [TaskState.LEASED, labeler.pk, now, now + lease_duration(), project.pk, kind,
                   TaskState.OPEN, TaskState.LEASED, now, labeler.pk]
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
-        except IntegrityError:
-            # The same labeler asked twice at once and both requests picked a slot of one prompt;
-            # the constraint stopped the second, and the first one's lease is theirs.
-            return self.active_lease(labeler, project, kind)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
         if row is None:
             return None
         task = self.select_related("prompt").get(pk=row[0])
@@ -393,6 +408,8 @@ class Task(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["prompt", "kind", "labeler"], name="one_labeler_per_prompt_and_kind",
                                     condition=Q(prompt__isnull=False, labeler__isnull=False)),
+            models.UniqueConstraint(fields=["labeler", "project", "kind"], name="one_lease_per_labeler_and_kind",
+                                    condition=Q(state="leased")),
             models.CheckConstraint(condition=Q(kind="write_prompt") | Q(prompt__isnull=False),
                                    name="task_has_prompt_unless_writing_one"),
         ]

@@ -1,0 +1,75 @@
+"""32 labelers ask for the next task at the same moment, on PostgreSQL (SQLite ignores row locks)."""
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection
+
+from labeling.models import Task, TaskKind, TaskState
+from tests.conftest import add_ready_prompt, make_user
+
+pytestmark = pytest.mark.postgres
+
+
+def at_the_same_moment(callables):
+    """Run each callable in its own thread (own DB connection), released together by a barrier."""
+    barrier = threading.Barrier(len(callables))
+    results, errors = [None] * len(callables), []
+
+    def run(i, fn):
+        try:
+            barrier.wait()
+            results[i] = fn()
+        except Exception as exc:  # surfaced by the assertion below, with its traceback in the message
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(callables)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    return results
+
+
+@pytest.fixture
+def crowd(transactional_db, postgres):
+    return [make_user(f"crowd{i}", "labeler") for i in range(32)]
+
+
+def test_no_prompt_is_leased_to_more_labelers_than_overlap(crowd, project):
+    project.overlap = 2
+    project.save()
+    prompts = [add_ready_prompt(project, f"prompt {i}") for i in range(12)]  # 24 slots for 32 labelers
+    tasks = at_the_same_moment([lambda u=u: Task.objects.lease_next(u, project, TaskKind.RANK) for u in crowd])
+    leased = [t for t in tasks if t is not None]
+    assert len(leased) == 24  # every slot went to someone; 8 labelers found the pool empty
+    per_prompt = Counter(t.prompt_id for t in leased)
+    assert set(per_prompt) == {p.pk for p in prompts} and max(per_prompt.values()) == 2
+    assert len({t.labeler_id for t in leased}) == 24  # nobody holds two slots
+    for prompt_id in per_prompt:
+        holders = Task.objects.filter(prompt_id=prompt_id, state=TaskState.LEASED).values_list("labeler", flat=True)
+        assert len(set(holders)) == 2
+
+
+def test_one_labeler_asking_many_times_at_once_gets_one_lease(crowd, project):
+    project.overlap = 3
+    project.save()
+    for i in range(4):
+        add_ready_prompt(project, f"prompt {i}")
+    labeler = crowd[0]
+    tasks = at_the_same_moment([lambda: Task.objects.lease_next(labeler, project, TaskKind.RANK)] * 8)
+    assert len({t.pk for t in tasks}) == 1
+    assert Task.objects.filter(labeler=labeler, state=TaskState.LEASED).count() == 1
+
+
+def test_concurrent_submits_of_one_task_store_one_ranking(crowd, project):
+    add_ready_prompt(project)
+    labeler = crowd[0]
+    task = Task.objects.lease_next(labeler, project, TaskKind.RANK)
+    ratings = [{"candidate": c, "tier": 1, "likert": 4, "flags": []} for c in task.display_order]
+    rankings = at_the_same_moment([lambda: task.submit_ranking(labeler, ratings=ratings)] * 6)
+    assert len({r.pk for r in rankings}) == 1
+    assert task.prompt.rankings.count() == 1
