@@ -165,6 +165,60 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
+# Queues: GPU sampling and reward-model training each get their own worker pool (and GPU); the rest
+# (sweeps, exports) runs on "default". Workers subscribe with -Q; see docker-compose.yml.
+RANKWISE_QUEUES = ("generation", "training", "default")
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "worker.generate_candidates": {"queue": "generation"},
+    "rewards.*": {"queue": "training"},
+}
+# Ack after the task finishes, so a worker that dies mid-generation leaves the message to be redelivered.
+CELERY_TASK_ACKS_LATE = True
+# A child killed by the OOM killer or a GPU fault puts its message back instead of dropping it.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message at a time per process: a GPU worker must not hold a second batch hostage while busy.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Tasks report their outcome on their own rows (Prompt.generation_error, training runs): no result store.
+CELERY_TASK_IGNORE_RESULT = True
+# Hard limit for the longest task (reward-model training); the soft limit lets a task record why it stopped.
+RANKWISE_TASK_TIME_LIMIT = env_int("RANKWISE_TASK_TIME_LIMIT", 6 * 3600, minimum=10)
+CELERY_TASK_TIME_LIMIT = RANKWISE_TASK_TIME_LIMIT
+CELERY_TASK_SOFT_TIME_LIMIT = RANKWISE_TASK_TIME_LIMIT - min(300, RANKWISE_TASK_TIME_LIMIT // 10)
+# Generation batches are far shorter; a stuck one is given up (and its prompts freed) much sooner.
+RANKWISE_GENERATION_TIME_LIMIT = env_int("RANKWISE_GENERATION_TIME_LIMIT", 1800, minimum=10)
+RANKWISE_GENERATION_BATCH_SIZE = env_int("RANKWISE_GENERATION_BATCH_SIZE", 8, minimum=1)
+# Redis redelivers an unacked message after this many seconds. It must exceed the longest task, or a
+# task still running would be handed to a second worker too.
+RANKWISE_BROKER_VISIBILITY_TIMEOUT = env_int("RANKWISE_BROKER_VISIBILITY_TIMEOUT", RANKWISE_TASK_TIME_LIMIT + 3600)
+if RANKWISE_BROKER_VISIBILITY_TIMEOUT <= max(RANKWISE_TASK_TIME_LIMIT, RANKWISE_GENERATION_TIME_LIMIT):
+    raise ImproperlyConfigured("RANKWISE_BROKER_VISIBILITY_TIMEOUT must be longer than RANKWISE_TASK_TIME_LIMIT "
+                               "and RANKWISE_GENERATION_TIME_LIMIT")
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": RANKWISE_BROKER_VISIBILITY_TIMEOUT,
+        # Look for abandoned messages every few seconds (kombu's default is ~100 s), so that a short
+        # visibility timeout means a short wait.
+        "unacked_restore_interval": max(1, min(10, RANKWISE_BROKER_VISIBILITY_TIMEOUT // 5)),
+        "unacked_restore_throttle": 1,
+        # Lets several deployments (or test runs) share one Redis without taking each other's messages.
+        "global_keyprefix": env_str("RANKWISE_BROKER_KEY_PREFIX", ""),
+    }
+# With late acks, a task still running when the broker connection drops will be redelivered anyway:
+# stop it rather than let two GPUs do the same batch.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Beat's schedule lives in the database (django_celery_beat), editable in the admin; these entries are
+# synced into it at start-up. Each expires, so a backlog after downtime does not run a sweep ten times.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "requeue-waiting-prompts": {
+        "task": "worker.requeue_waiting_prompts",
+        "schedule": 300.0,
+        "options": {"expires": 240},
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
