@@ -4,6 +4,7 @@ import json
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.csrf import ensure_csrf_cookie
 
 from labeling.models import FLAGS, LIKERT_MAX, LIKERT_MIN, Project, PromptKind, SkipReason, TaskKind
 from labeling.stats import labeler_stats, queue_counts
@@ -21,6 +22,8 @@ def home(request):
     })
 
 
+# The page's script reads the csrftoken cookie to send X-CSRFToken with every API call.
+@ensure_csrf_cookie
 def work(request, project_id, kind):
     project = get_object_or_404(Project, pk=project_id)
     if kind not in project.enabled_kinds:
