@@ -1,0 +1,109 @@
+"""Turning (prompt, response) pairs into token ids, and batches of ranking groups into tensors."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from .data import Prompt, RankingGroup
+
+
+def prompt_as_text(prompt: Prompt) -> str:
+    """Plain-text rendering of a prompt, for tokenizers without a chat template."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n\n".join(f"{message['role'].capitalize()}: {message['content']}" for message in prompt)
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, prompt: Prompt, response: str, max_length: int) -> dict[str, list[int]]:
+    """Token ids of prompt + response as one sequence of at most ``max_length`` tokens.
+
+    Chat messages go through the tokenizer's chat template when it has one; otherwise prompt and
+    response are a text pair (``[CLS] prompt [SEP] response [SEP]`` for BERT-like encoders, plain
+    concatenation for most decoders). When too long, the prompt is cut from the left, because the
+    end of the conversation and the whole response are what the reward is about; the response is
+    cut (from the right) only once nothing of the prompt is left.
+    """
+    if isinstance(prompt, list) and tokenizer.chat_template:
+        prompt_part = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        full = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": response}], tokenize=False)
+        # Templates may rewrite the last turn (e.g. add empty reasoning tags): split where they diverge.
+        boundary = len(os.path.commonprefix([prompt_part, full]))
+        first, second, add_special_tokens = full[:boundary], full[boundary:], False
+    else:
+        first, second, add_special_tokens = prompt_as_text(prompt), response, True
+
+    encoding = tokenizer(first, second, add_special_tokens=add_special_tokens, verbose=False)
+    sequence_of_token = encoding.sequence_ids(0)  # None for special tokens, 0 prompt, 1 response
+    excess = len(sequence_of_token) - max_length
+    dropped = set()
+    for part, positions in ((0, range(len(sequence_of_token))), (1, reversed(range(len(sequence_of_token))))):
+        for position in positions:
+            if excess <= 0:
+                break
+            if sequence_of_token[position] == part:
+                dropped.add(position)
+                excess -= 1
+    if excess > 0:
+        raise ValueError(f"max_length={max_length} leaves no room beyond the special tokens")
+    return {
+        key: [value for position, value in enumerate(values) if position not in dropped]
+        for key, values in encoding.items()
+        if key in ("input_ids", "token_type_ids")
+    }
+
+
+@dataclass
+class RankingCollator:
+    """Flattens a batch of ranking groups into one padded batch of all their responses.
+
+    Besides the model inputs it returns index tensors over the flat rows: ``row_group`` (group of each
+    row), ``winner_rows`` / ``loser_rows`` (one entry per comparison) and ``pair_group`` (group of each
+    comparison), so the loss can gather every comparison from a single forward pass.
+    """
+
+    tokenizer: PreTrainedTokenizerBase
+    max_length: int
+
+    def encode_rows(self, prompts: list[Prompt], responses: list[str]) -> dict[str, torch.Tensor]:
+        rows = [encode(self.tokenizer, p, r, self.max_length) for p, r in zip(prompts, responses)]
+        longest = max(len(row["input_ids"]) for row in rows)
+        batch = {"input_ids": torch.full((len(rows), longest), self.tokenizer.pad_token_id, dtype=torch.long)}
+        batch["attention_mask"] = torch.zeros((len(rows), longest), dtype=torch.long)
+        if "token_type_ids" in rows[0]:
+            batch["token_type_ids"] = torch.zeros((len(rows), longest), dtype=torch.long)
+        for index, row in enumerate(rows):  # right padding: the last real token is at attention_mask.sum() - 1
+            length = len(row["input_ids"])
+            batch["input_ids"][index, :length] = torch.tensor(row["input_ids"])
+            batch["attention_mask"][index, :length] = 1
+            if "token_type_ids" in batch:
+                batch["token_type_ids"][index, :length] = torch.tensor(row["token_type_ids"])
+        return batch
+
+    def __call__(self, groups: list[RankingGroup]) -> dict[str, torch.Tensor]:
+        prompts, responses, row_group, winners, losers, pair_group = [], [], [], [], [], []
+        for group_index, group in enumerate(groups):
+            first_row = len(responses)
+            for winner, loser in group.pairs():
+                winners.append(first_row + winner)
+                losers.append(first_row + loser)
+                pair_group.append(group_index)
+            prompts.extend([group.prompt] * len(group.responses))
+            responses.extend(group.responses)
+            row_group.extend([group_index] * len(group.responses))
+        batch = self.encode_rows(prompts, responses)
+        batch["row_group"] = torch.tensor(row_group, dtype=torch.long)
+        batch["winner_rows"] = torch.tensor(winners, dtype=torch.long)
+        batch["loser_rows"] = torch.tensor(losers, dtype=torch.long)
+        batch["pair_group"] = torch.tensor(pair_group, dtype=torch.long)
+        return batch
+
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {key: batch[key].to(device) for key in MODEL_INPUTS if key in batch}

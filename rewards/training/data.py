@@ -1,0 +1,164 @@
+"""Ranking groups: the unit of reward-model training data.
+
+One group is one labeler's ranking of the K responses sampled for one prompt. Rankings of the same
+prompt by different labelers are separate groups that share a ``prompt_id``; splits are made by
+``prompt_id`` so no prompt is seen on both sides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Union
+
+Message = dict[str, str]
+Prompt = Union[str, list[Message]]
+
+
+@dataclass
+class RankingGroup:
+    prompt: Prompt  # plain text, or chat messages [{"role": ..., "content": ...}, ...]
+    responses: list[str]
+    tiers: list[int]  # one per response; 1 = best, equal tiers = tie
+    prompt_id: str = ""  # empty: derived from the prompt, so identical prompts share a split
+    labelers_agreed: bool | None = None
+
+    def __post_init__(self):
+        if len(self.responses) != len(self.tiers):
+            raise ValueError(f"{len(self.responses)} responses but {len(self.tiers)} tiers")
+        if not all(isinstance(tier, int) and not isinstance(tier, bool) and tier >= 1 for tier in self.tiers):
+            raise ValueError(f"tiers must be integers >= 1, got {self.tiers}")
+        if not self.prompt_id:
+            self.prompt_id = prompt_id_of(self.prompt)
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """(winner_index, loser_index) for every pair of responses in different tiers; ties give nothing."""
+        return [
+            (i, j) if self.tiers[i] < self.tiers[j] else (j, i)
+            for i in range(len(self.tiers))
+            for j in range(i + 1, len(self.tiers))
+            if self.tiers[i] != self.tiers[j]
+        ]
+
+
+def prompt_id_of(prompt: Prompt) -> str:
+    """Stable id of a prompt's content: the same text or messages always give the same id."""
+    canonical = json.dumps(prompt, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def shared_data_dir() -> Path:
+    """The project's shared data folder: $RANKWISE_SHARED_DATA, else ../shared/data beside the repo root."""
+    override = os.environ.get("RANKWISE_SHARED_DATA")
+    if override:
+        return Path(override)
+    repo_root = Path(__file__).resolve().parents[2]
+    return repo_root.parent / "shared" / "data"
+
+
+def load_jsonl(path: str | os.PathLike) -> list[RankingGroup]:
+    """Read ranking groups from JSON lines.
+
+    Accepted rows: pairs ``{prompt, chosen, rejected}`` (K=2), or K-wise ``{messages | prompt, responses,
+    ranks | tiers}`` where ``ranks`` counts from 0 = best (Open-Assistant style) and ``tiers`` from 1 = best.
+    Optional: ``prompt_id``, ``labelers_agreed``. A bad line raises ValueError naming its line number.
+    """
+    groups = []
+    with open(path, encoding="utf-8") as lines:
+        for line_number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                groups.append(_group_from_row(json.loads(line)))
+            except (ValueError, TypeError, KeyError) as error:
+                raise ValueError(f"{path}, line {line_number}: {error}") from error
+    return groups
+
+
+def _group_from_row(row) -> RankingGroup:
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    if "chosen" in row or "rejected" in row:
+        prompt = _prompt_of(row)
+        responses = [_text(row, "chosen"), _text(row, "rejected")]
+        tiers = [1, 2]
+    elif "responses" in row:
+        prompt = _prompt_of(row)
+        responses = row["responses"]
+        if not isinstance(responses, list) or not all(isinstance(r, str) for r in responses):
+            raise ValueError("'responses' must be a list of strings")
+        if len(responses) < 2:
+            raise ValueError(f"a ranking needs at least 2 responses, got {len(responses)}")
+        if "ranks" in row:
+            tiers = [_integer(rank, "ranks") + 1 for rank in row["ranks"]]
+        elif "tiers" in row:
+            tiers = [_integer(tier, "tiers") for tier in row["tiers"]]
+        else:
+            raise ValueError("missing 'ranks' or 'tiers'")
+    else:
+        raise ValueError("expected 'chosen'/'rejected' or 'responses' fields")
+    agreed = row.get("labelers_agreed")
+    if agreed is not None and not isinstance(agreed, bool):
+        raise ValueError("'labelers_agreed' must be true, false or null")
+    return RankingGroup(prompt, responses, tiers, prompt_id=str(row.get("prompt_id") or ""), labelers_agreed=agreed)
+
+
+def _prompt_of(row: dict) -> Prompt:
+    if "messages" in row:
+        messages = row["messages"]
+        if not isinstance(messages, list) or not messages or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+            for m in messages
+        ):
+            raise ValueError("'messages' must be a non-empty list of {role, content} objects")
+        return [{"role": m["role"], "content": m["content"]} for m in messages]
+    return _text(row, "prompt")
+
+
+def _text(row: dict, key: str) -> str:
+    if key not in row:
+        raise ValueError(f"missing '{key}'")
+    if not isinstance(row[key], str):
+        raise ValueError(f"'{key}' must be a string")
+    return row[key]
+
+
+def _integer(value, key: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"'{key}' must hold integers, got {value!r}")
+    return value
+
+
+def split_by_prompt(
+    groups: list[RankingGroup], validation_fraction: float, seed: int = 0
+) -> tuple[list[RankingGroup], list[RankingGroup]]:
+    """Split into (train, validation) by prompt_id, so no prompt lands on both sides.
+
+    Prompts are ordered by a seeded hash of their id and the first ``validation_fraction`` of them go to
+    validation: the result depends only on the seed and the set of prompts, not on the order of ``groups``.
+    """
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
+    prompt_ids = sorted(
+        {group.prompt_id for group in groups}, key=lambda pid: hashlib.sha256(f"{seed}:{pid}".encode()).hexdigest()
+    )
+    num_validation = round(validation_fraction * len(prompt_ids))
+    if validation_fraction > 0 and len(prompt_ids) >= 2:
+        num_validation = min(max(num_validation, 1), len(prompt_ids) - 1)
+    validation_ids = set(prompt_ids[:num_validation])
+    train = [group for group in groups if group.prompt_id not in validation_ids]
+    validation = [group for group in groups if group.prompt_id in validation_ids]
+    return train, validation
+
+
+def fingerprint(groups: list[RankingGroup]) -> str:
+    """sha256 over the canonical form of the groups; independent of their order."""
+    rows = sorted(json.dumps(asdict(group), ensure_ascii=False, sort_keys=True) for group in groups)
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(row.encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
