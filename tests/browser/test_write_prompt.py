@@ -10,6 +10,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_it_writes_a_plain_prompt_and_shows_the_next_task_without_a_click(signed_in, project, labeler):
     page = signed_in
+    page.goto("/")
+    page.screenshot(path="/tmp/rankwise-home.png", full_page=True)
     start(page, project, "write_prompt")
     first = task_id(page)
     expect(page.locator("#guidelines-body strong")).to_have_text("kind")
@@ -48,6 +50,7 @@ def test_it_writes_a_few_shot_prompt_with_added_and_removed_examples(signed_in, 
     responses.nth(2).fill("negative")
     page.get_by_role("button", name="Remove example 2").click()
     expect(queries).to_have_count(2)
+    page.screenshot(path="/tmp/rankwise-few-shot.png", full_page=True)
     responses.nth(1).press("Control+Enter")
 
     wait_for_next_task(page, first)
