@@ -219,7 +219,9 @@
     for (const [path, message] of errorPairs(errors, [])) {
       const target = fieldFor(form, path);
       if (target) byField.set(target, [...(byField.get(target) || []), message]);
-      const label = path.map(humanize).filter(Boolean).join(" ");
+      // ["examples", 0, "query"] reads "Example 1 query".
+      const label = path.map((part, i) => (typeof path[i + 1] === "number" && typeof part === "string"
+        ? humanize(part).replace(/s$/, "") : humanize(part))).filter(Boolean).join(" ");
       lines.push(label ? `${label[0].toUpperCase()}${label.slice(1)}: ${message}` : message);
     }
     for (const [target, messages] of byField) {
@@ -323,7 +325,20 @@
     return true;
   }
 
+  /** A field's error goes away as soon as the labeler edits that field. */
+  function clearFieldErrorOnInput(form) {
+    form.addEventListener("input", (event) => {
+      const field = event.target.closest("[aria-invalid]");
+      if (!field) return;
+      field.removeAttribute("aria-invalid");
+      if (field.nextElementSibling && field.nextElementSibling.classList.contains("field-error")) {
+        field.nextElementSibling.remove();
+      }
+    });
+  }
+
   function submitOnCtrlEnter(form) {
+    clearFieldErrorOnInput(form);
     form.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
         event.preventDefault();
@@ -520,9 +535,9 @@
       return board.querySelector(`.cand[data-candidate="${id}"]`);
     }
 
-    function focusCard(id) {
+    function focusCard(id, preventScroll) {
       const card = cardOf(id);
-      if (card) card.focus();
+      if (card) card.focus({ preventScroll: Boolean(preventScroll) });
     }
 
     function moveFocus(fromId, delta) {
@@ -674,7 +689,7 @@
     }
 
     // Rendering and keys ---------------------------------------------------------------------
-    function render(focusId) {
+    function render(focusId, initial) {
       steps.querySelectorAll("li").forEach((li) => {
         if (li.dataset.step === draft.step) li.setAttribute("aria-current", "step"); else li.removeAttribute("aria-current");
       });
@@ -686,7 +701,8 @@
             onclick: () => setStep("rank") }, "Continue to ranking ", kbd("Enter")));
         updateRateProgress();
         const firstOpen = ids.find((id) => !draft.ratings[id].likert);
-        focusCard(focusId || firstOpen || ids[0]);
+        // On first load keep the prompt in view; the focused card still takes the keys.
+        focusCard(focusId || firstOpen || ids[0], initial);
       } else {
         const rows = [tierRow(0)];
         for (let t = 1; t <= k; t++) rows.push(tierRow(t));
@@ -698,7 +714,7 @@
           h("button", { type: "submit", class: "button primary" }, "Submit ranking ", kbd("Enter")));
         placeCards();
         const firstOpen = ids.find((id) => !draft.tiers[id]);
-        focusCard(focusId || firstOpen || ids[0]);
+        focusCard(focusId || firstOpen || ids[0], initial);
       }
     }
 
@@ -758,7 +774,7 @@
     });
 
     if (draft.step === "rank" && !allRated()) draft.step = "rate";
-    render();
+    render(undefined, true);
   }
 
   // --- Skip or report ----------------------------------------------------------------------
@@ -772,6 +788,7 @@
       textArea("Note (optional)", "note", "", () => {}, { rows: 2 }),
       errorBox(),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "button danger", text: "Skip this task" })));
+    clearFieldErrorOnInput(form);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const chosen = form.querySelector("input[name=skip-reason]:checked");

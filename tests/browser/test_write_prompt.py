@@ -39,6 +39,7 @@ def test_it_writes_a_few_shot_prompt_with_added_and_removed_examples(signed_in, 
     expect(page.locator('[data-field="examples.1.response"] + .field-error')).to_contain_text("may not be blank")
 
     page.get_by_role("textbox", name="Instruction").fill("Classify the sentiment.")
+    expect(page.locator('[data-field="instruction"] + .field-error')).to_have_count(0)
     queries, responses = page.get_by_role("textbox", name="Query"), page.get_by_role("textbox", name="Response")
     queries.nth(0).fill("I love it")
     responses.nth(0).fill("positive")
