@@ -1,7 +1,13 @@
 """Celery tasks. They take ids, re-read the rows, and return early when the work is gone or done,
-so a retried or redelivered task is harmless."""
-from celery import shared_task
+so a retried or redelivered task is harmless. The work itself lives in worker/generation_jobs.py."""
+from celery import Task, shared_task
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
 from django.db import transaction
+
+from worker import generation_jobs
+
+GENERATION_TIME_LIMIT = settings.RANKWISE_GENERATION_TIME_LIMIT
 
 
 def enqueue_generation(prompt_id):
@@ -9,8 +15,28 @@ def enqueue_generation(prompt_id):
     transaction.on_commit(lambda: generate_candidates.delay([prompt_id]))
 
 
-@shared_task(name="worker.generate_candidates")
-def generate_candidates(prompt_ids):
-    from worker.generation_jobs import generate_for_prompts
+class GenerationTask(Task):
+    """Once a generation task gives up, the reason is written on its prompts, where the admin sees it."""
 
-    return generate_for_prompts(prompt_ids)
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        prompt_ids = getattr(exc, "prompt_ids", None) or args[0]
+        generation_jobs.record_failure(prompt_ids, str(exc) or type(exc).__name__)
+
+
+@shared_task(name="worker.generate_candidates", bind=True, base=GenerationTask, max_retries=3,
+             time_limit=GENERATION_TIME_LIMIT, soft_time_limit=GENERATION_TIME_LIMIT - min(60, GENERATION_TIME_LIMIT // 10))
+def generate_candidates(self, prompt_ids):
+    try:
+        return generation_jobs.generate_for_prompts(prompt_ids, owner=self.request.id or "")
+    except generation_jobs.GenerationFailed as exc:
+        if not exc.transient:
+            raise  # a model that cannot load will not load on retry: fail now
+        # Out of memory (another job on the GPU) may pass: try again after a growing, jittered pause;
+        # past max_retries, retry() raises `exc` and on_failure records it.
+        raise self.retry(exc=exc, countdown=get_exponential_backoff_interval(
+            factor=30, retries=self.request.retries, maximum=600, full_jitter=True))
+
+
+@shared_task(name="worker.requeue_waiting_prompts")
+def requeue_waiting_prompts():
+    return generation_jobs.requeue_waiting(generate_candidates.delay)

@@ -1,0 +1,234 @@
+"""Candidate generation in-process on the tiny model: batching, exactly once, failures and their reasons."""
+import threading
+
+import pytest
+from django.db import connection
+
+from labeling.models import Candidate, Prompt, PromptState, Task, TaskKind, TaskState
+from tests.conftest import make_user
+from tests.worker.conftest import tiny_generation
+from worker import generation_jobs
+from worker.generation import GenerationOutOfMemory, get_backend
+from worker.tasks import generate_candidates
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def tiny_project(project, tiny_model_dir, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    project.generation = tiny_generation(tiny_model_dir)
+    project.demonstrations_enabled = False
+    project.save()
+    return project
+
+
+def waiting_prompt(project, text="Say hello"):
+    """A prompt that waits for candidates, created without queueing a task."""
+    return Prompt.objects.create(project=project, messages=[{"role": "user", "content": text}],
+                                 state=PromptState.AWAITING_CANDIDATES)
+
+
+@pytest.fixture
+def eager(settings):
+    from worker.app import app
+
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = False
+
+
+def test_it_samples_k_candidates_once_a_demonstration_is_written(postgres, project, tiny_model_dir, eager,
+                                                                django_capture_on_commit_callbacks):
+    project.generation = tiny_generation(tiny_model_dir)
+    project.save()
+    writer = make_user("writer", "labeler")
+    prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": "Say hello"}])
+    prompt.start()
+    assert prompt.state == PromptState.AWAITING_DEMONSTRATION
+    task = Task.objects.lease_next(writer, project, TaskKind.WRITE_DEMONSTRATION)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        task.submit_demonstration(writer, text="Hello!")
+
+    assert len(callbacks) == 1  # the generation task was queued after commit, and ran (eagerly)
+    prompt.refresh_from_db()
+    assert prompt.state == PromptState.READY and prompt.generation_error == "" and prompt.generation_claim == ""
+    candidates = list(prompt.candidates.all())
+    assert [c.index for c in candidates] == list(range(project.k))
+    assert all(c.source == "model" and c.model_name == str(tiny_model_dir) for c in candidates)
+    assert all(c.seed == 1234 and c.sampling["temperature"] == 1.0 for c in candidates)
+    assert Task.objects.filter(prompt=prompt, kind=TaskKind.RANK, state=TaskState.OPEN).count() == project.overlap
+
+
+def test_it_batches_the_projects_other_waiting_prompts(postgres, tiny_project):
+    prompts = [waiting_prompt(tiny_project, f"Prompt {i}") for i in range(3)]
+    other_project_prompt = waiting_prompt(type(tiny_project).objects.create(name="Other"), "Elsewhere")
+
+    result = generation_jobs.generate_for_prompts([prompts[1].pk], owner="task-1")
+
+    assert result == {"stored": 3, "skipped": 0, "failed": 0}
+    for prompt in prompts:
+        prompt.refresh_from_db()
+        assert prompt.state == PromptState.READY and prompt.candidates.count() == tiny_project.k
+    assert not other_project_prompt.candidates.exists()
+
+
+def test_it_caps_a_batch_and_takes_the_requested_prompts_first(postgres, tiny_project, settings):
+    settings.RANKWISE_GENERATION_BATCH_SIZE = 2
+    prompts = [waiting_prompt(tiny_project, f"Prompt {i}") for i in range(4)]
+
+    claimed = generation_jobs.claim_batch(tiny_project.pk, [prompts[3].pk], "task-1", size=2)
+
+    assert claimed == [prompts[3].pk, prompts[0].pk]
+    assert generation_jobs.claim_batch(tiny_project.pk, [prompts[3].pk], "task-2", size=2) == [p.pk for p in prompts[1:3]]
+    assert generation_jobs.claim_batch(tiny_project.pk, [], "task-3", size=2) == []
+
+
+def test_a_redelivered_task_adds_no_second_set(postgres, tiny_project):
+    prompt = waiting_prompt(tiny_project)
+    generate_candidates.apply(args=[[prompt.pk]], task_id="same-message")
+    first = list(prompt.candidates.values_list("id", "text"))
+
+    result = generate_candidates.apply(args=[[prompt.pk]], task_id="same-message")
+
+    assert result.get() == {"stored": 0, "skipped": 0, "failed": 0}
+    assert list(prompt.candidates.values_list("id", "text")) == first
+    assert len(first) == tiny_project.k
+
+
+def test_storing_a_set_for_a_prompt_that_has_one_is_done_by_someone_else(postgres, tiny_project):
+    prompt = waiting_prompt(tiny_project)
+    sampling = generation_jobs.sampling_settings(tiny_project)
+    backend = get_backend(sampling)
+    texts = backend.generate([prompt.messages], tiny_project.k, sampling)[0]
+    assert generation_jobs.store(prompt.pk, texts, backend, sampling) is True
+
+    assert generation_jobs.store(prompt.pk, ["late"] * tiny_project.k, backend, sampling) is False
+    assert list(prompt.candidates.values_list("text", flat=True)) == texts
+
+
+def test_two_workers_claiming_at_once_get_disjoint_batches(transactional_db, postgres, project):
+    prompts = [waiting_prompt(project, f"Prompt {i}") for i in range(10)]
+    claims, barrier = {}, threading.Barrier(2)
+
+    def claim(owner):
+        barrier.wait()
+        try:
+            claims[owner] = generation_jobs.claim_batch(project.pk, [], owner, size=6)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(f"worker-{i}",)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert not set(claims["worker-0"]) & set(claims["worker-1"])
+    assert sorted(claims["worker-0"] + claims["worker-1"]) == [p.pk for p in prompts]
+    assert Prompt.objects.filter(generation_claim="").count() == 0
+
+
+def test_a_dead_workers_claim_lapses(postgres, tiny_project, settings):
+    prompt = waiting_prompt(tiny_project)
+    assert generation_jobs.claim_batch(tiny_project.pk, [prompt.pk], "dead-task", size=8) == [prompt.pk]
+    assert generation_jobs.claim_batch(tiny_project.pk, [prompt.pk], "other-task", size=8) == []
+    # The same task redelivered takes its claim straight back; another one waits for it to lapse.
+    assert generation_jobs.claim_batch(tiny_project.pk, [prompt.pk], "dead-task", size=8) == [prompt.pk]
+    Prompt.objects.filter(pk=prompt.pk).update(generation_claimed_until=prompt.created_at)
+    assert generation_jobs.claim_batch(tiny_project.pk, [prompt.pk], "other-task", size=8) == [prompt.pk]
+
+
+class OutOfMemoryAbove:
+    """Fault injection around the real backend: raise the backend's out-of-memory error for chunks larger
+    than `limit` prompts (None: always), and record the chunk sizes asked for."""
+
+    def __init__(self, monkeypatch, limit):
+        self.limit, self.calls = limit, []
+        real_get_backend = generation_jobs.get_backend
+
+        def get_backend(sampling):
+            backend = real_get_backend(sampling)
+            real_generate = backend.generate
+
+            def generate(prompts, k, settings):
+                self.calls.append(len(prompts))
+                if self.limit is None or len(prompts) > self.limit:
+                    raise GenerationOutOfMemory(f"injected: {len(prompts)} prompts do not fit")
+                return real_generate(prompts, k, settings)
+
+            monkeypatch.setattr(backend, "generate", generate)
+            return backend
+
+        monkeypatch.setattr(generation_jobs, "get_backend", get_backend)
+
+
+def test_out_of_memory_halves_the_batch(postgres, tiny_project, monkeypatch):
+    oom = OutOfMemoryAbove(monkeypatch, limit=2)
+    prompts = [waiting_prompt(tiny_project, f"Prompt {i}") for i in range(4)]
+
+    result = generate_candidates.apply(args=[[prompts[0].pk]])
+
+    assert result.get() == {"stored": 4, "skipped": 0, "failed": 0}
+    assert oom.calls == [4, 2, 2]
+    assert Candidate.objects.filter(prompt__in=prompts).count() == 4 * tiny_project.k
+
+
+def test_out_of_memory_that_persists_is_retried_a_bounded_number_of_times_then_shown(postgres, tiny_project,
+                                                                                   monkeypatch):
+    oom = OutOfMemoryAbove(monkeypatch, limit=None)
+    prompts = [waiting_prompt(tiny_project, f"Prompt {i}") for i in range(2)]
+
+    result = generate_candidates.apply(args=[[prompts[0].pk]])
+
+    assert result.state == "FAILURE"
+    # Each attempt halves down to one prompt: 2 then 1, four attempts (the first and three retries).
+    assert oom.calls == [2, 1] * (generate_candidates.max_retries + 1)
+    for prompt in prompts:
+        prompt.refresh_from_db()
+        assert "out of memory" in prompt.generation_error
+        assert prompt.state == PromptState.AWAITING_CANDIDATES and prompt.generation_claim == ""
+        assert not prompt.candidates.exists()
+
+
+def test_a_bad_model_path_fails_at_once_and_says_why(postgres, tiny_project, tmp_path):
+    tiny_project.generation = {**tiny_project.generation, "model": str(tmp_path / "no-such-model")}
+    tiny_project.save()
+    prompt = waiting_prompt(tiny_project)
+
+    result = generate_candidates.apply(args=[[prompt.pk]])
+
+    assert result.state == "FAILURE" and result.info.transient is False
+    prompt.refresh_from_db()
+    assert "no-such-model" in prompt.generation_error
+    assert prompt.state == PromptState.AWAITING_CANDIDATES and not prompt.candidates.exists()
+    # A failed prompt is not picked up by the next batch; the others still are.
+    other = waiting_prompt(tiny_project, "Fine")
+    assert generation_jobs.claim_batch(tiny_project.pk, [prompt.pk], "next", size=8) == [other.pk]
+
+
+def test_a_prompt_too_long_fails_alone(postgres, tiny_project):
+    short = waiting_prompt(tiny_project, "Say hello")
+    too_long = waiting_prompt(tiny_project, "hello " * 400)  # the tiny model has 256 positions
+
+    result = generation_jobs.generate_for_prompts([short.pk, too_long.pk], owner="task-1")
+
+    assert result == {"stored": 1, "skipped": 0, "failed": 1}
+    short.refresh_from_db(), too_long.refresh_from_db()
+    assert short.state == PromptState.READY and short.candidates.count() == tiny_project.k
+    assert too_long.state == PromptState.AWAITING_CANDIDATES and too_long.generation_error
+    assert not too_long.candidates.exists()
+
+
+def test_the_sweep_requeues_waiting_prompts_nobody_holds(postgres, tiny_project, settings):
+    settings.RANKWISE_GENERATION_BATCH_SIZE = 2
+    free = [waiting_prompt(tiny_project, f"Free {i}") for i in range(3)]
+    held = waiting_prompt(tiny_project, "Held")
+    generation_jobs.claim_batch(tiny_project.pk, [held.pk], "live-task", size=1)
+    failed = waiting_prompt(tiny_project, "Failed")
+    failed.record_generation_failure("cannot load the model")
+    queued = []
+
+    assert generation_jobs.requeue_waiting(queued.append) == 3
+    assert queued == [[free[0].pk, free[1].pk], [free[2].pk]]
