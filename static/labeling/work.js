@@ -273,7 +273,7 @@
     root.dataset.taskId = "";
     root.dataset.state = "empty";
     guidelinesBody.replaceChildren();
-    root.replaceChildren(h("div", { class: "empty" },
+    root.replaceChildren(h("div", { class: "nothing-left" },
       h("h2", { text: "Nothing left to do here" }),
       h("p", { text: "There are no more tasks of this kind for you right now. Thank you! Check back later." }),
       h("p", {}, h("a", { class: "button primary", href: homeUrl, text: "Back to home" }))));
