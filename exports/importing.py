@@ -30,10 +30,9 @@ from django.utils.dateparse import parse_datetime
 from exports.datasets import EXTERNAL_LABELER_PREFIX
 from labeling.importing import ImportFailed, _error_text, import_prompts, row_from_record, store_prompt_rows
 from labeling.models import (
-    LIKERT_MAX, LIKERT_MIN, MAX_K, MIN_K, Candidate, CandidateRating, PromptSource, PromptState, Ranking, Task,
-    TaskKind, TaskState, validate_ratings, validate_text,
+    LIKERT_MAX, LIKERT_MIN, MAX_K, MIN_K, Candidate, CandidateRating, Prompt, PromptSource, PromptState, Ranking,
+    Task, TaskKind, TaskState, validate_ratings, validate_text,
 )
-from labeling.models import Prompt
 
 NEUTRAL_LIKERT = (LIKERT_MIN + LIKERT_MAX) // 2
 DEFAULT_LABELER = "imported"
@@ -317,35 +316,58 @@ class PlaceholderLabelers:
         return self.users[pseudonym]
 
 
-def store_ranked_prompt(project, item, labelers):
-    """Create a prompt with its candidates and rankings as if labelers had ranked it here: the rankings
-    fill the prompt's rank slots, and the prompt is done once every slot is filled."""
-    row = item.prompt
-    prompt = Prompt.objects.create(project=project, messages=row.messages, kind=row.kind, use_case=row.use_case,
-                                   external_id=row.external_id, source=item.source)
-    candidates = Candidate.objects.bulk_create([
-        Candidate(prompt=prompt, **values) for _, values in sorted(item.candidates.items())])
-    by_index = {c.index: c for c in candidates}
-    prompt.transition(PromptState.READY)
-    slots = list(Task.objects.filter(prompt=prompt, kind=TaskKind.RANK, state=TaskState.OPEN).order_by("id"))
-    for imported in item.rankings:
-        labeler = labelers.get(imported.labeler)
-        display_order = [by_index[i].pk for i in imported.order]
-        finished = imported.created_at or timezone.now()
-        task = slots.pop(0) if slots else Task(project=project, prompt=prompt, kind=TaskKind.RANK)
-        task.labeler, task.state, task.display_order = labeler, TaskState.SUBMITTED, display_order
-        task.time_spent_ms, task.finished_at = imported.time_spent_ms, finished
-        task.save()
-        ranking = Ranking.objects.create(prompt=prompt, labeler=labeler, task=task, display_order=display_order,
-                                         time_spent_ms=imported.time_spent_ms)
-        if imported.created_at:
-            # created_at is auto_now_add; the source's time is kept so date filters mean the same here.
-            Ranking.objects.filter(pk=ranking.pk).update(created_at=imported.created_at)
+# Prompts created per batch of INSERTs: a few statements per thousand prompts instead of a dozen per prompt.
+STORE_BATCH = 1_000
+
+
+def store_ranked_prompts(project, items, labelers):
+    """Create prompts with their candidates and rankings as if labelers had ranked them here.
+
+    Imported rankings are history, so each prompt is created in the state they put it in rather than
+    walked through Prompt.transition one by one (thousands of prompts would take thousands of round
+    trips): the rankings fill the prompt's `overlap` rank slots as submitted tasks, a prompt whose slots
+    are all filled is done, and one with slots left is ready, its open slots waiting for labelers here."""
+    for start in range(0, len(items), STORE_BATCH):
+        batch = items[start:start + STORE_BATCH]
+        prompts = Prompt.objects.bulk_create([
+            Prompt(project=project, messages=item.prompt.messages, kind=item.prompt.kind,
+                   use_case=item.prompt.use_case, external_id=item.prompt.external_id, source=item.source,
+                   state=PromptState.DONE if len(item.rankings) >= project.overlap else PromptState.READY)
+            for item in batch])
+        candidates = Candidate.objects.bulk_create([
+            Candidate(prompt=prompt, **values)
+            for prompt, item in zip(prompts, batch) for _, values in sorted(item.candidates.items())])
+        by_index = {(c.prompt_id, c.index): c for c in candidates}
+        tasks, rankings, imported_rankings = [], [], []
+        for prompt, item in zip(prompts, batch):
+            for imported in item.rankings:
+                labeler = labelers.get(imported.labeler)
+                order = [by_index[prompt.pk, i].pk for i in imported.order]
+                tasks.append(Task(project=project, prompt=prompt, kind=TaskKind.RANK, labeler=labeler,
+                                  state=TaskState.SUBMITTED, display_order=order, time_spent_ms=imported.time_spent_ms,
+                                  finished_at=imported.created_at or timezone.now()))
+                rankings.append(Ranking(prompt=prompt, labeler=labeler, display_order=order,
+                                        time_spent_ms=imported.time_spent_ms))
+                imported_rankings.append(imported)
+            tasks += [Task(project=project, prompt=prompt, kind=TaskKind.RANK)
+                      for _ in range(project.overlap - len(item.rankings))]
+        Task.objects.bulk_create(tasks)
+        submitted = [task for task in tasks if task.state == TaskState.SUBMITTED]
+        for ranking, task in zip(rankings, submitted):
+            ranking.task = task
+        Ranking.objects.bulk_create(rankings)
+        dated = []
+        for ranking, imported in zip(rankings, imported_rankings):
+            if imported.created_at:
+                ranking.created_at = imported.created_at
+                dated.append(ranking)
+        # created_at is auto_now_add, which INSERT overrides; the source's time is kept so that date
+        # filters mean the same in this project.
+        Ranking.objects.bulk_update(dated, ["created_at"], batch_size=STORE_BATCH)
         CandidateRating.objects.bulk_create([
-            CandidateRating(ranking=ranking, candidate=by_index[r["candidate"]], tier=r["tier"], likert=r["likert"],
-                            flags=r["flags"]) for r in imported.ratings])
-    if not slots:
-        prompt.transition(PromptState.DONE)
+            CandidateRating(ranking=ranking, candidate=by_index[ranking.prompt_id, r["candidate"]], tier=r["tier"],
+                            likert=r["likert"], flags=r["flags"])
+            for ranking, imported in zip(rankings, imported_rankings) for r in imported.ratings])
 
 
 def import_file(project, path, filename=None):
@@ -357,6 +379,5 @@ def import_file(project, path, filename=None):
     labelers = PlaceholderLabelers()
     with transaction.atomic():
         store_prompt_rows(project, prompt_rows)
-        for item in ranked:
-            store_ranked_prompt(project, item, labelers)
+        store_ranked_prompts(project, ranked, labelers)
     return ImportResult(prompts=len(prompt_rows) + len(ranked), rankings=sum(len(i.rankings) for i in ranked))
