@@ -114,7 +114,9 @@ def producer_for(redis_url, prefix):
     from celery import Celery
     from django.conf import settings
 
-    app = Celery("rankwise-test-producer", broker=redis_url)
-    app.conf.update(broker_transport_options={"global_keyprefix": prefix}, task_routes=settings.CELERY_TASK_ROUTES,
-                    task_default_queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    app = Celery("rankwise-test-producer")
+    # Celery prefers the CELERY_BROKER_URL environment variable (memory:// in this test process) to a
+    # configured broker_url; the write URL is the one setting it does not override that way.
+    app.conf.update(broker_write_url=redis_url, broker_transport_options={"global_keyprefix": prefix},
+                    task_routes=settings.CELERY_TASK_ROUTES, task_default_queue=settings.CELERY_TASK_DEFAULT_QUEUE)
     return app
