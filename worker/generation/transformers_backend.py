@@ -52,11 +52,11 @@ def load_model(settings):
     key = model_key(settings)
     with _load_lock:
         if key not in _loaded:
-            _loaded[key] = _load(settings, *key)
+            _loaded[key] = _load(*key)
         return _loaded[key]
 
 
-def _load(settings, path, revision, gguf_file):
+def _load(path, revision, gguf_file):
     if torch.cuda.is_available():
         device, dtype = torch.device("cuda"), torch.bfloat16
     else:
@@ -68,12 +68,12 @@ def _load(settings, path, revision, gguf_file):
     except torch.OutOfMemoryError as exc:
         raise GenerationOutOfMemory(f"out of memory loading {path}: {exc}") from exc
 
-    if settings.model:
+    if (path, gguf_file) == (bundled_model_folder(), BUNDLED_GGUF_FILE):
+        # Named by package, not by this machine's site-packages path.
+        name, resolved_revision = f"{BUNDLED_DISTRIBUTION}:{gguf_file}", bundled_model_version()
+    else:
         name = f"{path}:{gguf_file}" if gguf_file else path
         resolved_revision = getattr(model.config, "_commit_hash", None) or revision or ""
-    else:
-        name = f"{BUNDLED_DISTRIBUTION}:{gguf_file}"
-        resolved_revision = bundled_model_version()
 
     eos = model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])

