@@ -50,21 +50,31 @@ def split_of(prompt_text, seed, shares):
     return name  # rounding: the last split takes the top of the range
 
 
-class PromptCache:
-    """Rows arrive ordered by prompt, so remembering the last prompt decodes each conversation once
-    while keeping memory constant."""
+class PromptInfo:
+    __slots__ = ("messages", "text", "split")
+
+    def __init__(self, messages, text, split):
+        self.messages, self.text, self.split = messages, text, split
+
+
+class Prompts:
+    """The prompts of the current batch of rows, read once per batch on the export's connection: the big
+    query then carries no conversation per row, and memory holds one batch's prompts at most."""
 
     def __init__(self, seed, shares):
         self.seed, self.shares = seed, shares
-        self.prompt_id = None
+        self.by_id = {}
 
-    def get(self, prompt_id, messages_json):
-        if prompt_id != self.prompt_id:
-            self.prompt_id = prompt_id
-            self.messages = orjson.loads(messages_json)
-            self.text = conversation_to_text(self.messages)
-            self.split = split_of(self.text, self.seed, self.shares)
-        return self
+    def fetch(self, conn, prompt_ids):
+        self.by_id = {i: self.by_id[i] for i in prompt_ids if i in self.by_id}
+        missing = [i for i in prompt_ids if i not in self.by_id]
+        if missing:
+            for prompt_id, messages in conn.execute(
+                    "SELECT id, messages::text FROM labeling_prompt WHERE id = ANY(%s)", [missing]):
+                messages = orjson.loads(messages)
+                text = conversation_to_text(messages)
+                self.by_id[prompt_id] = PromptInfo(messages, text, split_of(text, self.seed, self.shares))
+        return self.by_id
 
 
 class Labelers:
@@ -155,15 +165,20 @@ class Dataset:
 
     def __init__(self, spec):
         self.spec = spec
-        self.prompts = PromptCache(spec.seed, spec.split)
+        self.prompts = Prompts(spec.seed, spec.split)
         self.labelers = Labelers(spec.pseudonymize)
 
     def query(self):
         raise NotImplementedError
 
-    def record(self, row):
-        """(split, output dict) for one database row."""
+    def record(self, prompt, row):
+        """(split, output dict) for one database row and its PromptInfo."""
         raise NotImplementedError
+
+    def records(self, conn, rows):
+        """(split, output dict) for a batch of rows; every row starts with its prompt id."""
+        prompts = self.prompts.fetch(conn, {row[0] for row in rows})
+        return [self.record(prompts[row[0]], row) for row in rows]
 
     def schema(self):
         raise NotImplementedError
@@ -176,7 +191,7 @@ class Pairwise(Dataset):
     def query(self):
         condition, params = where(prompt_filters(self.spec), ranking_filters(self.spec))
         return f"""
-            SELECT p.id, p.messages::text, ca.text, cb.text, ra.likert - rb.likert
+            SELECT p.id, ca.text, cb.text, ra.likert - rb.likert
             FROM labeling_ranking r
             JOIN labeling_prompt p ON p.id = r.prompt_id
             JOIN labeling_candidaterating ra ON ra.ranking_id = r.id
@@ -185,14 +200,18 @@ class Pairwise(Dataset):
             JOIN labeling_candidate cb ON cb.id = rb.candidate_id
             WHERE {condition}""", params
 
-    def record(self, row):
-        prompt = self.prompts.get(row[0], row[1])
-        out = {"prompt": prompt.text, "chosen": row[2], "rejected": row[3]}
-        if self.spec.margin:
-            # How much better the chosen response was rated on the 1-7 Likert scale (it may be 0 or less:
-            # the ranking and the ratings are separate judgements).
-            out["margin"] = float(row[4])
-        return prompt.split, out
+    def records(self, conn, rows):
+        # The hot loop of the largest export (a million rows is common): one pass, no call per row.
+        prompts, margin, out = self.prompts.fetch(conn, {row[0] for row in rows}), self.spec.margin, []
+        for prompt_id, chosen, rejected, likert_difference in rows:
+            prompt = prompts[prompt_id]
+            record = {"prompt": prompt.text, "chosen": chosen, "rejected": rejected}
+            if margin:
+                # How much better the chosen response was rated on the 1-7 Likert scale (it may be 0 or
+                # less: the ranking and the ratings are separate judgements).
+                record["margin"] = float(likert_difference)
+            out.append((prompt.split, record))
+        return out
 
     def schema(self):
         fields = [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string())]
@@ -208,8 +227,7 @@ class Grouped(Dataset):
     def query(self):
         condition, params = where(prompt_filters(self.spec), ranking_filters(self.spec))
         return f"""
-            SELECT p.id, p.messages::text, p.external_id, p.kind, p.source, p.use_case,
-                   r.labeler_id, u.username, r.display_order::text, r.time_spent_ms, r.created_at,
+            SELECT p.id, p.external_id, p.kind, p.source, p.use_case, r.labeler_id, u.username, r.display_order::text, r.time_spent_ms, r.created_at,
                    json_agg(json_build_object(
                        'id', c.id, 'index', c.index, 'text', c.text, 'source', c.source,
                        'model_name', c.model_name, 'model_revision', c.model_revision, 'sampling', c.sampling,
@@ -223,10 +241,9 @@ class Grouped(Dataset):
             WHERE {condition}
             GROUP BY p.id, r.id, u.username""", params
 
-    def record(self, row):
-        (prompt_id, messages, external_id, kind, source, use_case, labeler_id, username, display_order,
-         time_spent_ms, created_at, candidates) = row
-        prompt = self.prompts.get(prompt_id, messages)
+    def record(self, prompt, row):
+        (prompt_id, external_id, kind, source, use_case, labeler_id, username, display_order, time_spent_ms,
+         created_at, candidates) = row
         by_id = {c["id"]: c for c in orjson.loads(candidates)}
         order = [i for i in orjson.loads(display_order) if i in by_id]
         # Candidates the labeler was not shown in a recorded order (not expected) follow by index.
@@ -279,16 +296,15 @@ class Sft(Dataset):
     def query(self):
         condition, params = where(prompt_filters(self.spec), record_filters(self.spec, "d", "author_id"))
         return f"""
-            SELECT p.id, p.messages::text, d.text
+            SELECT p.id, d.text
             FROM labeling_demonstration d
             JOIN labeling_prompt p ON p.id = d.prompt_id
             WHERE {condition}""", params
 
-    def record(self, row):
-        prompt = self.prompts.get(row[0], row[1])
+    def record(self, prompt, row):
         if self.spec.dataset == "sft_chat":
-            return prompt.split, {"messages": prompt.messages + [{"role": "assistant", "content": row[2]}]}
-        return prompt.split, {"prompt": prompt.text, "completion": row[2]}
+            return prompt.split, {"messages": prompt.messages + [{"role": "assistant", "content": row[1]}]}
+        return prompt.split, {"prompt": prompt.text, "completion": row[1]}
 
     def schema(self):
         if self.spec.dataset == "sft_chat":
@@ -303,15 +319,14 @@ class Ppo(Dataset):
     def query(self):
         condition, params = where(prompt_filters(self.spec), record_filters(self.spec, "p", "author_id"))
         return f"""
-            SELECT p.id, p.messages::text, p.external_id, p.kind, p.source, p.use_case
+            SELECT p.id, p.external_id, p.kind, p.source, p.use_case
             FROM labeling_prompt p
             WHERE {condition}
               AND NOT EXISTS (SELECT 1 FROM labeling_demonstration d WHERE d.prompt_id = p.id)""", params
 
-    def record(self, row):
-        prompt = self.prompts.get(row[0], row[1])
-        return prompt.split, {"id": row[2] or str(row[0]), "prompt": prompt.text, "messages": prompt.messages,
-                              "kind": row[3], "source": row[4], "use_case": row[5]}
+    def record(self, prompt, row):
+        return prompt.split, {"id": row[1] or str(row[0]), "prompt": prompt.text, "messages": prompt.messages,
+                              "kind": row[2], "source": row[3], "use_case": row[4]}
 
     def schema(self):
         return pa.schema([("id", pa.string()), ("prompt", pa.string()), ("messages", MESSAGES_TYPE),
@@ -349,7 +364,10 @@ class Raw(Dataset):
             params += p
         return " UNION ALL ".join(parts), params
 
-    def record(self, row):
+    def records(self, conn, rows):
+        return [self.record(None, row) for row in rows]  # raw records carry their prompt id, not its text
+
+    def record(self, prompt, row):
         position, record_id, prompt_id, record = row
         kind, *_, user_columns = RAW_TABLES[position]
         data = orjson.loads(record)

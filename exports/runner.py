@@ -48,8 +48,7 @@ def run_export(spec, folder, on_progress=lambda done, total: None):
             cursor.itersize = FETCH_ROWS
             cursor.execute(f"{sql} ORDER BY {dataset.order_by}", params)
             while rows := cursor.fetchmany(FETCH_ROWS):
-                for row in rows:
-                    output.write(*dataset.record(row))
+                output.write_many(dataset.records(conn, rows))
                 done += len(rows)
                 on_progress(done, total)
     return output.close(), done

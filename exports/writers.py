@@ -23,8 +23,8 @@ class JsonlWriter:
         # Level 5 compresses nearly as well as gzip's default 9 at about twice the speed.
         self.file = gzip.open(path, "wb", compresslevel=5) if compress else open(path, "wb", buffering=1 << 20)
 
-    def write(self, record):
-        self.file.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+    def write_many(self, records):
+        self.file.write(b"".join([orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records]))
 
     def close(self):
         self.file.close()
@@ -36,15 +36,16 @@ class ParquetFileWriter:
         self.writer = pq.ParquetWriter(path, schema, compression="zstd")
         self.buffer = []
 
-    def write(self, record):
-        self.buffer.append(record)
-        if len(self.buffer) >= ROW_GROUP_ROWS:
-            self.flush()
+    def write_many(self, records):
+        self.buffer += records
+        while len(self.buffer) >= ROW_GROUP_ROWS:
+            self.flush(ROW_GROUP_ROWS)
 
-    def flush(self):
-        if self.buffer:
-            self.writer.write_table(pa.Table.from_pylist(self.buffer, schema=self.schema))
-            self.buffer = []
+    def flush(self, rows=None):
+        rows = len(self.buffer) if rows is None else rows
+        if rows:
+            group, self.buffer = self.buffer[:rows], self.buffer[rows:]
+            self.writer.write_table(pa.Table.from_pylist(group, schema=self.schema))
 
     def close(self):
         self.flush()
@@ -75,8 +76,13 @@ class Output:
                       for split in split_names}
         self.writers = {split: open_writer(fmt, path, schema) for split, path in self.paths.items()}
 
-    def write(self, split, record):
-        self.writers[split].write(record)
+    def write_many(self, records):
+        """Write (split, record) pairs."""
+        if len(self.writers) == 1:
+            next(iter(self.writers.values())).write_many([record for _, record in records])
+            return
+        for split, writer in self.writers.items():
+            writer.write_many([record for s, record in records if s == split])
 
     def close(self):
         """Finish every file; return the path of the file to download."""
