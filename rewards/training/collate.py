@@ -38,17 +38,13 @@ def encode(tokenizer: PreTrainedTokenizerBase, prompt: Prompt, response: str, ma
 
     encoding = tokenizer(first, second, add_special_tokens=add_special_tokens, verbose=False)
     sequence_of_token = encoding.sequence_ids(0)  # None for special tokens, 0 prompt, 1 response
+    # Candidates to drop, in order: prompt tokens from the left, then response tokens from the right.
+    drop_order = [i for i, part in enumerate(sequence_of_token) if part == 0]
+    drop_order += [i for i in reversed(range(len(sequence_of_token))) if sequence_of_token[i] == 1]
     excess = len(sequence_of_token) - max_length
-    dropped = set()
-    for part, positions in ((0, range(len(sequence_of_token))), (1, reversed(range(len(sequence_of_token))))):
-        for position in positions:
-            if excess <= 0:
-                break
-            if sequence_of_token[position] == part:
-                dropped.add(position)
-                excess -= 1
-    if excess > 0:
+    if excess > len(drop_order):
         raise ValueError(f"max_length={max_length} leaves no room beyond the special tokens")
+    dropped = set(drop_order[: max(excess, 0)])
     return {
         key: [value for position, value in enumerate(values) if position not in dropped]
         for key, values in encoding.items()

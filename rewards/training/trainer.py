@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,11 +11,11 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
+from .checkpoint import save_checkpoint
 from .collate import RankingCollator, model_inputs
+from .config import RewardConfig
 from .data import Prompt, RankingGroup, fingerprint
 from .loss import ranking_loss
-from .checkpoint import save_checkpoint
-from .config import RewardConfig
 from .model import RewardModel, load_backbone
 
 
@@ -40,8 +39,7 @@ def train_reward_model(
 ) -> TrainingResult:
     """Train with the InstructGPT ranking loss, keeping the weights with the best validation accuracy."""
     started = time.monotonic()
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # the head's initialisation
     model, tokenizer = load_backbone(config.backbone, config.pooling)
     # The cap travels with the saved tokenizer, so scoring later truncates exactly as training did.
     tokenizer.model_max_length = min(config.max_length, tokenizer.model_max_length)
@@ -73,11 +71,9 @@ def train_reward_model(
     batches = _forever(loader)
     model.train()
     for step in range(1, total_steps + 1):
-        batch = next(batches)
-        rewards = model(**model_inputs(batch, model.device))
-        loss = ranking_loss(
-            rewards, batch["winner_rows"].to(model.device), batch["loser_rows"].to(model.device), batch["pair_group"].to(model.device)
-        )
+        batch = {name: tensor.to(model.device) for name, tensor in next(batches).items()}
+        rewards = model(**model_inputs(batch, model.device))  # every response of the step's groups, in one forward pass
+        loss = ranking_loss(rewards, batch["winner_rows"], batch["loser_rows"], batch["pair_group"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)

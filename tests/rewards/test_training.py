@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 import rewards.training.trainer as trainer
 from rewards.training import RankingGroup, RewardConfig, load_checkpoint, load_jsonl, shared_data_dir, split_by_prompt, train_reward_model
@@ -33,22 +32,39 @@ def test_each_response_is_forwarded_once_per_step(monkeypatch):
     assert result.metrics["train_comparisons"] == 36 and len(result.loss_history) == 2
 
 
+def test_early_stopping_restores_the_best_validation_weights(monkeypatch):
+    """Validation ranks the opposite way to training, so accuracy can only get worse after the first check."""
+    evaluations = []
+    real_evaluate = trainer.evaluate
+    monkeypatch.setattr(trainer, "evaluate", lambda *args: evaluations.append(real_evaluate(*args)) or evaluations[-1])
+    train = [RankingGroup(f"question {i}", ["a kind and useful answer", "go away"], [1, 2]) for i in range(8)]
+    validation = [RankingGroup(f"other question {i}", ["a kind and useful answer", "go away"], [2, 1]) for i in range(4)]
+    config = RewardConfig(max_length=16, groups_per_step=4, max_steps=10, learning_rate=1e-3, eval_every=1, early_stopping_patience=2)
+    result = train_reward_model(config, train, validation)
+    assert result.metrics["steps"] == 3 and result.metrics["best_step"] == 1 and len(result.loss_history) == 3
+    first, *later, final = evaluations
+    assert final["reward_mean"] == pytest.approx(first["reward_mean"], abs=1e-5)
+    assert all(other["reward_mean"] != pytest.approx(first["reward_mean"], abs=1e-5) for other in later)
+
+
 @pytest.mark.slow
 def test_training_minilm_on_hh_harmless_beats_chance_on_held_out_prompts(tmp_path):
+    """60 steps of 8 pairs at 64 tokens (under a minute on 2 CPU cores) reached ~0.64 when calibrated."""
     groups = load_jsonl(shared_data_dir() / "hh_harmless_pairs.jsonl")
     train, validation = split_by_prompt(groups, validation_fraction=0.2, seed=0)
     config = RewardConfig(
-        max_length=64, groups_per_step=8, max_steps=200, learning_rate=1e-4, eval_every=50, early_stopping_patience=None,
+        max_length=64, groups_per_step=8, max_steps=60, learning_rate=1e-4, eval_every=30, early_stopping_patience=None,
         output_dir=str(tmp_path / "rm"),
     )
-    torch.set_num_threads(2)
     result = train_reward_model(config, train, validation[:240])
     accuracy = result.metrics["validation_pairwise_accuracy"]
     assert accuracy >= 0.58, result.metrics
+    assert result.metrics["best_step"] in (30, 60)
     assert result.metrics["validation_accuracy_by_agreement"]["unknown"]["comparisons"] == 240
     assert result.metrics["validation_reward_std"] > 0
     model, tokenizer, metadata = load_checkpoint(result.checkpoint_dir)
     assert metadata["metrics"]["validation_pairwise_accuracy"] == accuracy
+    assert len(metadata["metrics"]["loss_history"]) == 60
 
 
 def test_cli_trains_saves_and_prints_metrics_json(tmp_path):
