@@ -1,8 +1,8 @@
 """Candidate generation for prompts that wait for them: claim a batch, sample K responses per prompt on
 the GPU, store each prompt's set exactly once.
 
-Exactly once rests on three layers. A claim (Prompt.generation_claim, one conditional UPDATE) keeps two
-workers from sampling the same prompt; it names the Celery task id, so the same task redelivered after
+Exactly once rests on three layers. A claim (Prompt.generation_claim, taken in one short transaction
+with SKIP LOCKED) keeps two workers from sampling the same prompt; it names the Celery task id, so the same task redelivered after
 its worker died takes its batch straight back, and it lapses after the generation time limit, so a batch
 whose worker vanished is sampled again. Storing re-reads the prompt under a row lock and skips one that
 already has candidates. And the (prompt, index) unique constraint rejects a second set outright.
@@ -98,14 +98,11 @@ def generate_for_prompts(prompt_ids, owner):
         try:
             result = generate_batch(project, batch)
         except SoftTimeLimitExceeded as exc:
-            release(batch, owner)
             raise GenerationFailed(batch, f"generation took longer than the {settings.RANKWISE_GENERATION_TIME_LIMIT}"
                                    " s limit (RANKWISE_GENERATION_TIME_LIMIT)", transient=False) from exc
-        except BaseException:
-            # Hand the batch back whatever went wrong (a retry or another worker takes it again).
+        finally:
+            # Hand back what is left whatever happened: a retry or another worker takes it again.
             release(batch, owner)
-            raise
-        release(batch, owner)
         for key in totals:
             totals[key] += result[key]
     return totals
@@ -174,18 +171,14 @@ def store(prompt_id, texts, backend, sampling):
         except IntegrityError:
             # A racing worker stored this prompt's set first: the work is done, by someone else.
             return False
-        prompt.generation_claim, prompt.generation_claimed_until = "", None
-        prompt.save(update_fields=["generation_claim", "generation_claimed_until"])
     return True
 
 
 def record_failure(prompt_ids, reason):
-    """Show why generation gave up on each prompt (admin list, prompt page) and free it."""
+    """Show why generation gave up on each prompt (admin list, prompt page); batches skip it from now on."""
     with transaction.atomic():
         for prompt in Prompt.objects.select_for_update().filter(pk__in=prompt_ids,
                                                                 state=PromptState.AWAITING_CANDIDATES):
-            prompt.generation_claim, prompt.generation_claimed_until = "", None
-            prompt.save(update_fields=["generation_claim", "generation_claimed_until"])
             prompt.record_generation_failure(reason)
 
 

@@ -192,7 +192,7 @@ def test_out_of_memory_that_persists_is_retried_a_bounded_number_of_times_then_s
         assert not prompt.candidates.exists()
 
 
-def test_a_bad_model_path_fails_at_once_and_says_why(postgres, tiny_project, tmp_path):
+def test_a_bad_model_path_fails_at_once_and_says_why(postgres, tiny_project, tmp_path, admin_user, client):
     tiny_project.generation = {**tiny_project.generation, "model": str(tmp_path / "no-such-model")}
     tiny_project.save()
     prompt = waiting_prompt(tiny_project)
@@ -203,6 +203,8 @@ def test_a_bad_model_path_fails_at_once_and_says_why(postgres, tiny_project, tmp
     prompt.refresh_from_db()
     assert "no-such-model" in prompt.generation_error
     assert prompt.state == PromptState.AWAITING_CANDIDATES and not prompt.candidates.exists()
+    client.force_login(admin_user)
+    assert "no-such-model" in client.get("/admin/labeling/prompt/").content.decode()
     # A failed prompt is not picked up by the next batch; the others still are.
     other = waiting_prompt(tiny_project, "Fine")
     assert generation_jobs.claim_batch(tiny_project.pk, [prompt.pk], "next", size=8) == [other.pk]
