@@ -1,5 +1,7 @@
 """Real Celery worker processes on the real Redis, sharing the PostgreSQL test database with the test."""
+import os
 import re
+import signal
 
 import pytest
 
@@ -22,7 +24,7 @@ def candidate_count(prompt):
 def test_a_worker_killed_mid_task_leaves_the_batch_to_a_second_worker_exactly_once(
         transactional_db, postgres, redis_url, broker_prefix, project, tiny_model_dir, tmp_path):
     # Enough tokens that the first worker is still sampling when it is killed.
-    project.generation = tiny_generation(tiny_model_dir, max_new_tokens=200)
+    project.generation = tiny_generation(tiny_model_dir, max_new_tokens=200, ignore_eos=True)
     project.save()
     prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": "Say hello"}],
                                    state=PromptState.AWAITING_CANDIDATES)
@@ -44,6 +46,37 @@ def test_a_worker_killed_mid_task_leaves_the_batch_to_a_second_worker_exactly_on
     assert claim in log  # the second worker ran the very message the first one lost
     assert candidate_count(prompt) == project.k
     assert sorted(Candidate.objects.filter(prompt=prompt).values_list("index", flat=True)) == list(range(project.k))
+
+
+def test_a_pool_process_killed_mid_task_puts_its_message_back_at_once(
+        transactional_db, postgres, redis_url, broker_prefix, project, tiny_model_dir, tmp_path):
+    # The OOM killer or a GPU fault takes the process running the task, not the worker: with
+    # task_reject_on_worker_lost the worker requeues the message itself, without waiting for Redis.
+    project.generation = tiny_generation(tiny_model_dir, max_new_tokens=200, ignore_eos=True)
+    project.save()
+    prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": "Say hello"}],
+                                   state=PromptState.AWAITING_CANDIDATES)
+    env = worker_env(redis_url, RANKWISE_BROKER_KEY_PREFIX=broker_prefix)  # the default, hour-long visibility
+    producer_for(redis_url, broker_prefix).send_task("worker.generate_candidates", args=[[prompt.pk]])
+
+    with celery_worker(env, tmp_path / "worker.log", "worker") as worker:
+        wait_for(lambda: Prompt.objects.filter(pk=prompt.pk).exclude(generation_claim="").exists(), 90,
+                 "the worker to claim the prompt")
+        (child,) = pool_processes(worker.pid)
+        os.kill(child, signal.SIGKILL)
+        assert candidate_count(prompt) == 0
+        wait_for(lambda: Prompt.objects.get(pk=prompt.pk).state == PromptState.READY, 120,
+                 "the requeued task to store the candidates")
+        wait_for(lambda: "succeeded" in (tmp_path / "worker.log").read_text(), 30, "the task to be acknowledged")
+    log = (tmp_path / "worker.log").read_text()
+    assert "WorkerLostError" in log
+    assert candidate_count(prompt) == project.k
+    assert Prompt.objects.get(pk=prompt.pk).generation_error == ""  # a lost process is not a failed generation
+
+
+def pool_processes(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return [int(child) for child in children.read().split()]
 
 
 def test_several_workers_share_the_queue_without_sampling_a_prompt_twice(
