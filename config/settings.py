@@ -209,6 +209,7 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 # With late acks, a task still running when the broker connection drops will be redelivered anyway:
 # stop it rather than let two GPUs do the same batch.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# A worker that starts before Redis is reachable (a reboot, another machine) waits for it instead of exiting.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Beat's schedule lives in the database (django_celery_beat), editable in the admin; these entries are
 # synced into it at start-up. Each expires, so a backlog after downtime does not run a sweep ten times.
