@@ -173,7 +173,10 @@ RANKWISE_QUEUES = ("generation", "training", "default")
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "worker.generate_candidates": {"queue": "generation"},
-    "rewards.*": {"queue": "training"},
+    # Model work goes to the GPU queue; the retraining checks are light and stay on `default`, so they
+    # never wait behind a training run that takes hours.
+    "rewards.train_reward_model": {"queue": "training"},
+    "rewards.score_candidates": {"queue": "training"},
 }
 # Ack after the task finishes, so a worker that dies mid-generation leaves the message to be redelivered.
 CELERY_TASK_ACKS_LATE = True

@@ -60,6 +60,13 @@ class PromptAdmin(admin.ModelAdmin):
     search_fields = ["external_id", "use_case"]
     raw_id_fields = ["author"]
     inlines = [CandidateInline]
+    actions = ["retry_generation"]
+
+    @admin.action(description="Retry candidate generation of the selected prompts")
+    def retry_generation(self, request, queryset):
+        retried = sum(prompt.retry_generation() for prompt in queryset)
+        self.message_user(request, f"Queued {retried} prompt(s) for generation; prompts not waiting for "
+                                   "candidates were left alone.")
 
 
 @admin.register(Candidate)

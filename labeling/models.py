@@ -221,6 +221,17 @@ class Prompt(models.Model):
         if self.state == PromptState.AWAITING_CANDIDATES:
             self.transition(PromptState.READY)
 
+    def retry_generation(self):
+        """After the admin fixed what made generation fail (a model path, say), queue the prompt again."""
+        from worker.tasks import enqueue_generation
+
+        if self.state != PromptState.AWAITING_CANDIDATES or self.candidates.exists():
+            return False
+        self.generation_error = ""
+        self.save(update_fields=["generation_error", "updated_at"])
+        enqueue_generation(self.pk)
+        return True
+
     def record_generation_failure(self, reason):
         self.generation_error = reason[:5000]
         self.save(update_fields=["generation_error", "updated_at"])

@@ -82,3 +82,23 @@ def test_a_demonstration_moves_the_prompt_on_to_generation(project, labeler, dja
     prompt.refresh_from_db()
     assert prompt.state == PromptState.AWAITING_CANDIDATES
     assert len(callbacks) == 1  # the generation task is queued only once the transaction commits
+
+
+def test_an_admin_can_retry_failed_generation(project, admin_user, django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    from labeling.models import Prompt
+
+    project.demonstrations_enabled = False
+    project.save()
+    with django_capture_on_commit_callbacks(execute=False):
+        prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": "Hi"}])
+        prompt.start()
+    prompt.record_generation_failure("OSError: no model at /models/missing")
+    client = Client()
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post("/admin/labeling/prompt/", {"action": "retry_generation", "_selected_action": [prompt.pk]})
+    assert response.status_code == 302
+    prompt.refresh_from_db()
+    assert prompt.generation_error == "" and len(callbacks) == 1
