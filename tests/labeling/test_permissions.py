@@ -96,3 +96,10 @@ def test_csrf_stays_on_for_session_logins(ids, labeler):
     client.force_login(labeler)
     response = client.post(f"/api/projects/{ids['id']}/next/", {"kind": "rank"}, content_type="application/json")
     assert response.status_code == 403 and "CSRF" in response.json()["detail"]
+
+
+def test_only_admins_see_the_dashboard_link_on_home(ids, labeler, admin_user):
+    for user, shown in ((labeler, False), (admin_user, True)):
+        client = Client()
+        client.force_login(user)
+        assert (b"/dashboard/" in client.get("/").content) is shown
