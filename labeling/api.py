@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from labeling import importing
 from labeling.models import (
-    FLAGS, LIKERT_MAX, LIKERT_MIN, LeaseError, Project, PromptKind, SkipReason, Task, TaskKind,
+    FLAGS, LIKERT_MAX, LIKERT_MIN, LeaseError, Project, PromptKind, SkipReason, Task, TaskKind, TaskState,
 )
 from labeling.stats import labeler_stats, project_progress, queue_counts
 
@@ -210,10 +210,9 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     parser_classes = [JSONParser]
 
     def get_queryset(self):
-        return (Task.objects.filter(labeler=self.request.user)
-                .select_related("project", "prompt").order_by("-id"))
+        return Task.objects.with_payload().filter(labeler=self.request.user).order_by("-id")
 
-    def _submit(self, request, submission_class, submit):
+    def _submit(self, request, submission_class, submit, finished_state=TaskState.SUBMITTED):
         task = self.get_object()
         body = submission_class(data=request.data)
         body.is_valid(raise_exception=True)
@@ -223,8 +222,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             raise as_drf_error(exc) from None
         except LeaseError as exc:
             raise ValidationError({"task": str(exc)}) from None
-        task.refresh_from_db()
-        return Response({"task": task.pk, "state": task.state, "stored_id": getattr(stored, "pk", None)})
+        return Response({"task": task.pk, "state": finished_state, "stored_id": getattr(stored, "pk", None)})
 
     @extend_schema(request=PromptSubmission, responses=SubmitResult)
     @action(detail=True, methods=["post"])
@@ -256,7 +254,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @action(detail=True, methods=["post"])
     def skip(self, request, pk=None):
         return self._submit(request, SkipSubmission, lambda task, data: task.submit_skip(
-            request.user, reason=data["reason"], note=data["note"]))
+            request.user, reason=data["reason"], note=data["note"]), finished_state=TaskState.SKIPPED)
 
 
 class MeViewSet(viewsets.ViewSet):

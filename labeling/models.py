@@ -299,9 +299,13 @@ class TaskQuerySet(models.QuerySet):
     def open_slots(self, prompt, kind, count):
         return self.bulk_create([Task(project_id=prompt.project_id, prompt=prompt, kind=kind) for _ in range(count)])
 
+    def with_payload(self):
+        """What the labeler's page shows: the prompt, its candidates and the project, in two queries."""
+        return self.select_related("prompt", "project").prefetch_related("prompt__candidates")
+
     def active_lease(self, labeler, project, kind):
-        return self.filter(labeler=labeler, project=project, kind=kind, state=TaskState.LEASED,
-                           expires_at__gt=timezone.now()).select_related("prompt").first()
+        return self.with_payload().filter(labeler=labeler, project=project, kind=kind, state=TaskState.LEASED,
+                                          expires_at__gt=timezone.now()).first()
 
     def lease_next(self, labeler, project, kind):
         """Give `labeler` the next task of `kind`, or None when the pool is empty.
@@ -313,34 +317,28 @@ class TaskQuerySet(models.QuerySet):
         """
         if kind not in project.enabled_kinds:
             return None
-        lease = self.active_lease(labeler, project, kind)
-        if lease:
-            return lease
-        self._release_expired_leases(labeler, project, kind)
+        held = self.with_payload().filter(labeler=labeler, project=project, kind=kind,
+                                          state=TaskState.LEASED).first()
+        if held and not held.is_expired:
+            return held
         try:
-            if kind == TaskKind.WRITE_PROMPT:
-                return self._lease_prompt_writing(labeler, project)
-            return self._claim_slot(labeler, project, kind)
+            # One transaction, so the whole lease costs one commit (a WAL flush) on PostgreSQL.
+            with transaction.atomic():
+                if held:
+                    held.release_expired_lease()
+                if kind == TaskKind.WRITE_PROMPT:
+                    return self._lease_prompt_writing(labeler, project)
+                return self._claim_slot(labeler, project, kind)
         except IntegrityError:
             # The same labeler asked twice at once: one_lease_per_labeler_and_kind stopped the second
             # request, and the first one's lease is theirs.
             return self.active_lease(labeler, project, kind)
 
-    def _release_expired_leases(self, labeler, project, kind):
-        """A labeler holds one lease per kind; an expired one goes back to the pool before they get another."""
-        expired = self.filter(labeler=labeler, project=project, kind=kind, state=TaskState.LEASED,
-                              expires_at__lte=timezone.now())
-        if kind == TaskKind.WRITE_PROMPT:
-            expired.update(state=TaskState.WITHDRAWN)
-        else:
-            expired.update(state=TaskState.OPEN, labeler=None, leased_at=None, expires_at=None)
-
     def _lease_prompt_writing(self, labeler, project):
         now = timezone.now()
         use_case = random.choice(project.use_cases) if project.use_cases else ""
-        with transaction.atomic():
-            return self.create(project=project, kind=TaskKind.WRITE_PROMPT, state=TaskState.LEASED,
-                               labeler=labeler, leased_at=now, expires_at=now + lease_duration(), use_case=use_case)
+        return self.create(project=project, kind=TaskKind.WRITE_PROMPT, state=TaskState.LEASED,
+                           labeler=labeler, leased_at=now, expires_at=now + lease_duration(), use_case=use_case)
 
     def _claim_slot(self, labeler, project, kind):
         now = timezone.now()
@@ -366,12 +364,12 @@ class TaskQuerySet(models.QuerySet):
         """
         params = [TaskState.LEASED, labeler.pk, now, now + lease_duration(), project.pk, kind,
                   TaskState.OPEN, TaskState.LEASED, now, labeler.pk]
-        with transaction.atomic(), connection.cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is None:
             return None
-        task = self.select_related("prompt").get(pk=row[0])
+        task = self.with_payload().get(pk=row[0])
         if kind == TaskKind.RANK:
             task.assign_display_order()
         return task
@@ -429,10 +427,18 @@ class Task(models.Model):
         return f"{self.get_kind_display()} #{self.pk} ({self.state})"
 
     def assign_display_order(self):
-        ids = list(self.prompt.candidates.values_list("id", flat=True))
+        ids = [candidate.id for candidate in self.prompt.candidates.all()]
         random.shuffle(ids)
         self.display_order = ids
         self.save(update_fields=["display_order"])
+
+    def release_expired_lease(self):
+        """Put an expired lease back in the pool, so its labeler can take another task of this kind."""
+        if self.kind == TaskKind.WRITE_PROMPT:
+            self.state = TaskState.WITHDRAWN
+        else:
+            self.state, self.labeler, self.leased_at, self.expires_at = TaskState.OPEN, None, None, None
+        self.save(update_fields=["state", "labeler", "leased_at", "expires_at"])
 
     @property
     def is_expired(self):
