@@ -28,7 +28,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from exports.datasets import EXTERNAL_LABELER_PREFIX
-from labeling.importing import ImportFailed, _error_text, import_prompts, row_from_record, store_prompt_rows
+from labeling.importing import (
+    ImportFailed, _error_text, import_prompts, jsonl_records, row_from_record, store_prompt_rows,
+)
 from labeling.models import (
     LIKERT_MAX, LIKERT_MIN, MAX_K, MIN_K, Candidate, CandidateRating, Prompt, PromptSource, PromptState, Ranking,
     Task, TaskKind, TaskState, validate_ratings, validate_text,
@@ -83,13 +85,7 @@ def read_records(path):
     else:
         opener = gzip.open if name.endswith(".gz") else open
         with opener(path, "rb") as file:
-            for number, raw in enumerate(file, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    yield number, orjson.loads(raw)
-                except orjson.JSONDecodeError as exc:
-                    yield number, ValidationError(f"not valid JSON ({exc})")
+            yield from jsonl_records(file)
 
 
 def _dataset_records(folder):

@@ -11,9 +11,9 @@ line number and the reason.
 """
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -70,13 +70,15 @@ def row_from_record(record, line, k):
                      model_name=str(record.get("model_name") or ""))
 
 
-def _jsonl_records(text):
-    for line, raw in enumerate(text.splitlines(), start=1):
+def jsonl_records(lines):
+    """(line number, decoded object) for each non-blank line (str or bytes); a ValidationError in place
+    of the object for a line that is not JSON, so that the caller reports every bad line at once."""
+    for line, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
-            yield line, json.loads(raw)
-        except json.JSONDecodeError as exc:
+            yield line, orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
             yield line, ValidationError(f"not valid JSON ({exc.msg} at column {exc.colno})")
 
 
@@ -95,7 +97,7 @@ def _csv_records(text):
 
 def parse(text, filename, k):
     """Check every line; return PromptRows or raise ImportFailed listing each bad line."""
-    records = _csv_records(text) if filename.lower().endswith(".csv") else _jsonl_records(text)
+    records = _csv_records(text) if filename.lower().endswith(".csv") else jsonl_records(text.splitlines())
     rows, errors = [], []
     for line, record in records:
         try:
