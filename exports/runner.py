@@ -32,6 +32,10 @@ def snapshot_connection():
         with conn.transaction():
             # Timestamps are written in UTC whatever the server's zone, so exports compare byte for byte.
             conn.execute("SET LOCAL TIME ZONE 'UTC'")
+            # A cursor is planned for its first 10% of rows by default; an export reads them all, so plan
+            # for the whole result (hash joins, one sort) and give that sort memory instead of temp files.
+            conn.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+            conn.execute("SET LOCAL work_mem = '256MB'")
             yield conn
 
 
