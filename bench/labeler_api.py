@@ -116,6 +116,13 @@ def start_server():
     raise RuntimeError("gunicorn did not come up")
 
 
+def warm_up(session_key, requests=40):
+    """Let every gunicorn worker import its views and open its database connection before the clock runs."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", cookies={"sessionid": session_key}, timeout=60) as client:
+        for _ in range(requests):
+            client.get("/api/projects/").raise_for_status()
+
+
 def stop_server(server):
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(timeout=30)
@@ -127,6 +134,10 @@ async def labeler_loop(session_key, project_id, until, think_mean, timings, coun
     headers = {"X-CSRFToken": csrf, "Referer": f"http://127.0.0.1:{PORT}/"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", cookies=cookies, headers=headers,
                                  timeout=60) as client:
+        if think_mean:
+            # A paced team does not press Start in the same millisecond: spread the first requests over
+            # one mean think time.
+            await asyncio.sleep(random.uniform(0, think_mean))
         while time.monotonic() < until:
             started = time.perf_counter()
             response = await client.post(f"/api/projects/{project_id}/next/", json={"kind": "rank"})
@@ -188,6 +199,7 @@ def measure_size(prompt_count, args):
         project_id, sessions = seed(prompt_count, labelers)
         server = start_server()
         try:
+            warm_up(sessions[0])
             timings, counts, elapsed = asyncio.run(run_phase(sessions[:labelers], project_id, seconds, think))
         finally:
             stop_server(server)
