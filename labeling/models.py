@@ -3,6 +3,7 @@
 The models own their state changes (fat models, thin views): a view or a task calls one method.
 Raw labeling data is stored losslessly; comparisons are derived from rankings, never stored twice.
 """
+import functools
 import random
 from datetime import timedelta
 
@@ -33,6 +34,13 @@ FLAGS = {
     "expresses_opinion": "Expresses an opinion",
     "expresses_moral_judgment": "Expresses a moral judgment",
 }
+
+
+@functools.lru_cache(maxsize=64)
+def render_guidelines(text):
+    """Admins write Markdown; nh3 strips anything script-like from the rendered HTML. Cached by the text
+    itself because every next-task response carries the guidelines and rendering costs ~1.5 ms."""
+    return nh3.clean(markdown.markdown(text, extensions=["extra", "sane_lists"]))
 
 
 class InvalidTransition(Exception):
@@ -91,8 +99,7 @@ class Project(models.Model):
 
     @property
     def guidelines_html(self):
-        # Admins write Markdown; nh3 strips anything script-like from the rendered HTML.
-        return nh3.clean(markdown.markdown(self.guidelines, extensions=["extra", "sane_lists"]))
+        return render_guidelines(self.guidelines)
 
     @property
     def enabled_kinds(self):
@@ -211,8 +218,8 @@ class Prompt(models.Model):
 
         Exactly once: the (prompt, index) unique constraint rejects a second set, so a redelivered
         generation task can never add more candidates to a prompt."""
-        if len(texts) != self.project.k and source == "model":
-            raise ValidationError(f"expected {self.project.k} candidates, got {len(texts)}")
+        if len(texts) != self.project.k:
+            raise ValidationError({"candidates": f"expected {self.project.k} candidates, got {len(texts)}"})
         Candidate.objects.bulk_create([
             Candidate(prompt=self, index=i, text=text, source=source, model_name=model_name,
                       model_revision=model_revision, sampling=sampling or {}, seed=seed)

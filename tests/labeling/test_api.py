@@ -180,3 +180,11 @@ def test_task_kinds_that_are_off_give_no_task(api, project):
     project.write_prompts_enabled = False
     project.save()
     assert next_task(api, project, TaskKind.WRITE_PROMPT).status_code == 204
+
+
+def test_guidelines_are_rendered_markdown_without_scripts(api, project, ready_prompt):
+    project.guidelines = "# Rules\n\n**Be kind.** <script>alert(1)</script><img src=x onerror=alert(2)>"
+    project.save()
+    html = next_task(api, project).json()["project"]["guidelines_html"]
+    assert "<h1>Rules</h1>" in html and "<strong>Be kind.</strong>" in html
+    assert "<script" not in html and "onerror" not in html
