@@ -2,9 +2,11 @@
 missing, a test skips on a laptop and fails in CI (CI=true), so that CI never passes by skipping."""
 import os
 import shutil
+import threading
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from rest_framework.test import APIClient
 
 from labeling.models import Project, Prompt
@@ -100,9 +102,10 @@ def project(db):
                                   use_cases=["Brainstorming"])
 
 
-def add_ready_prompt(project, text="Say hello", k=None):
+def add_ready_prompt(project, text="Say hello", candidates=None):
+    """A prompt with its K candidates (written from `text` unless given), ready to rank."""
     prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": text}])
-    prompt.add_candidates([f"{text} / answer {i}" for i in range(k or project.k)], source="imported")
+    prompt.add_candidates(candidates or [f"{text} / answer {i}" for i in range(project.k)], source="imported")
     prompt.start()
     return prompt
 
@@ -110,3 +113,26 @@ def add_ready_prompt(project, text="Say hello", k=None):
 @pytest.fixture
 def ready_prompt(project):
     return add_ready_prompt(project)
+
+
+def at_the_same_moment(callables):
+    """Run each callable in its own thread (own DB connection), released together by a barrier."""
+    barrier = threading.Barrier(len(callables))
+    results, errors = [None] * len(callables), []
+
+    def run(i, fn):
+        try:
+            barrier.wait()
+            results[i] = fn()
+        except Exception as exc:  # reported by the assertion below, not lost in the thread
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(callables)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    return results

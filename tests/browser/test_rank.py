@@ -2,24 +2,18 @@
 import pytest
 from playwright.sync_api import expect
 
-from labeling.models import Prompt, Ranking, Task, TaskKind
+from labeling.models import Ranking, Task, TaskKind
 from tests.browser.conftest import start, task_id
+from tests.conftest import add_ready_prompt
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 XSS = "<script>window.__xss=1</script><b>bold</b>"
 
 
-def ready_prompt_with(project, texts, question="Explain photosynthesis to a child."):
-    prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": question}])
-    prompt.add_candidates(texts, source="imported")
-    prompt.start()
-    return prompt
-
-
 @pytest.fixture
 def rank_prompt(project):
-    return ready_prompt_with(project, [
+    return add_ready_prompt(project, "Explain photosynthesis to a child.", candidates=[
         "Plants eat sunlight.\nThey turn it into sugar.",
         "Photosynthesis is when plants use light, water and air to make food.",
         "I don't know.",
@@ -146,7 +140,9 @@ def test_a_reload_mid_task_restores_ratings_flags_and_tiers(signed_in, project, 
 
 
 def test_model_text_is_shown_as_literal_text_never_as_html(signed_in, project, labeler):
-    ready_prompt_with(project, [XSS, "plain answer"], question=XSS)
+    project.k = 2
+    project.save()
+    add_ready_prompt(project, XSS, candidates=[XSS, "plain answer"])
     page = signed_in
     start(page, project, "rank")
     cards = page.locator(".board .cand")

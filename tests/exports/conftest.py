@@ -30,6 +30,6 @@ def ranked_project(project, labeler, other_labeler):
     second = add_ready_prompt(project, "Write a haiku")
     rank(second, labeler, [2, 1, 1, 3], flags=[[], ["hallucination"], [], []])
     rank(second, other_labeler, [2, 1, 1, 3])
-    demonstrated = add_ready_prompt(project, "Say thanks", k=project.k)
+    demonstrated = add_ready_prompt(project, "Say thanks")
     Demonstration.objects.create(prompt=demonstrated, author=labeler, text="Thank you!")
     return project

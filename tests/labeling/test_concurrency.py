@@ -1,37 +1,12 @@
 """32 labelers ask for the next task at the same moment, on PostgreSQL (SQLite ignores row locks)."""
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from labeling.models import Task, TaskKind, TaskState
-from tests.conftest import add_ready_prompt, make_user
+from tests.conftest import add_ready_prompt, at_the_same_moment, make_user
 
 pytestmark = pytest.mark.postgres
-
-
-def at_the_same_moment(callables):
-    """Run each callable in its own thread (own DB connection), released together by a barrier."""
-    barrier = threading.Barrier(len(callables))
-    results, errors = [None] * len(callables), []
-
-    def run(i, fn):
-        try:
-            barrier.wait()
-            results[i] = fn()
-        except Exception as exc:  # surfaced by the assertion below, with its traceback in the message
-            errors.append(repr(exc))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(callables)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors, errors
-    return results
 
 
 @pytest.fixture

@@ -1,34 +1,23 @@
 """Requesting a training run: one active run per project, even under concurrent requests."""
-import threading
 
 import pytest
-from django.db import connection
 
 from labeling.models import InvalidTransition, Project
 from rewards.models import RunStatus, TrainingAlreadyActive, TrainingRun, Trigger
-from tests.conftest import client_for
+from tests.conftest import at_the_same_moment, client_for
 
 
 @pytest.mark.django_db(transaction=True)
 def test_it_starts_exactly_one_run_for_two_concurrent_requests(postgres, admin_user):
     project = Project.objects.create(name="Concurrent")
-    barrier = threading.Barrier(2)
-    outcomes = []
 
     def request():
         try:
-            barrier.wait()
-            outcomes.append(TrainingRun.objects.request(project, trigger=Trigger.MANUAL, enqueue=False).pk)
+            return TrainingRun.objects.request(project, trigger=Trigger.MANUAL, enqueue=False).pk
         except TrainingAlreadyActive as exc:
-            outcomes.append(exc)
-        finally:
-            connection.close()
+            return exc
 
-    threads = [threading.Thread(target=request) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = at_the_same_moment([request, request])
 
     started = [o for o in outcomes if isinstance(o, int)]
     refused = [o for o in outcomes if isinstance(o, TrainingAlreadyActive)]
@@ -40,22 +29,12 @@ def test_it_starts_exactly_one_run_for_two_concurrent_requests(postgres, admin_u
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_api_requests_answer_202_and_409(postgres, admin_user):
     project = Project.objects.create(name="Concurrent API")
-    barrier = threading.Barrier(2)
-    codes = []
 
     def post():
-        try:
-            barrier.wait()
-            codes.append(client_for(admin_user).post(f"/api/projects/{project.pk}/training-runs/", {"max_steps": 1},
-                                                     format="json").status_code)
-        finally:
-            connection.close()
+        return client_for(admin_user).post(f"/api/projects/{project.pk}/training-runs/", {"max_steps": 1},
+                                           format="json").status_code
 
-    threads = [threading.Thread(target=post) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    codes = at_the_same_moment([post, post])
 
     assert sorted(codes) == [202, 409]
     assert TrainingRun.objects.filter(project=project).count() == 1

@@ -1,11 +1,9 @@
 """Candidate generation in-process on the tiny model: batching, exactly once, failures and their reasons."""
-import threading
 
 import pytest
-from django.db import connection
 
 from labeling.models import Candidate, Prompt, PromptState, Task, TaskKind, TaskState
-from tests.conftest import make_user
+from tests.conftest import at_the_same_moment, make_user
 from tests.worker.conftest import tiny_generation
 from worker import generation_jobs
 from worker.generation import GenerationOutOfMemory, get_backend
@@ -110,23 +108,11 @@ def test_storing_a_set_for_a_prompt_that_has_one_is_done_by_someone_else(postgre
 
 def test_two_workers_claiming_at_once_get_disjoint_batches(transactional_db, postgres, project):
     prompts = [waiting_prompt(project, f"Prompt {i}") for i in range(10)]
-    claims, barrier = {}, threading.Barrier(2)
+    first, second = at_the_same_moment(
+        [lambda owner=f"worker-{i}": generation_jobs.claim_batch(project.pk, [], owner, size=6) for i in range(2)])
 
-    def claim(owner):
-        barrier.wait()
-        try:
-            claims[owner] = generation_jobs.claim_batch(project.pk, [], owner, size=6)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=claim, args=(f"worker-{i}",)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert not set(claims["worker-0"]) & set(claims["worker-1"])
-    assert sorted(claims["worker-0"] + claims["worker-1"]) == [p.pk for p in prompts]
+    assert not set(first) & set(second)
+    assert sorted(first + second) == [p.pk for p in prompts]
     assert Prompt.objects.filter(generation_claim="").count() == 0
 
 
