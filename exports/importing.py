@@ -24,17 +24,15 @@ import pyarrow.parquet as pq
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from exports.datasets import EXTERNAL_LABELER_PREFIX
 from labeling.importing import (
     ImportFailed, _error_text, import_prompts, jsonl_records, row_from_record, store_prompt_rows,
 )
-from labeling.models import (
-    LIKERT_MAX, LIKERT_MIN, MAX_K, MIN_K, Candidate, CandidateRating, Prompt, PromptSource, PromptState, Ranking,
-    Task, TaskKind, TaskState, validate_ratings, validate_text,
-)
+from labeling import workflow
+from labeling.models import PromptSource
+from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K, validate_ratings, validate_text
 
 NEUTRAL_LIKERT = (LIKERT_MIN + LIKERT_MAX) // 2
 DEFAULT_LABELER = "imported"
@@ -157,6 +155,8 @@ def _candidate(text, index, field_name):
 
 
 def pairwise_prompt(record, line, k):
+    if k != 2:
+        raise ValidationError({"chosen": f"a chosen/rejected pair has 2 responses; this project ranks K={k}"})
     prompt = _prompt_part(record, line, k)
     margin = record.get("margin")
     if margin is None:
@@ -194,8 +194,9 @@ def grouped_prompt(record, line, k):
         field_name = "responses"
     else:
         texts, tiers, field_name = record["candidates"], record.get("tiers"), "candidates"
-    if not isinstance(texts, list) or not MIN_K <= len(texts) <= MAX_K:
-        raise ValidationError({field_name: f"must be a list of {MIN_K} to {MAX_K} responses"})
+    if not isinstance(texts, list) or len(texts) != k:
+        raise ValidationError({field_name: f"has {len(texts) if isinstance(texts, list) else 'no list of'} "
+                                           f"responses; this project ranks K={k}"})
     n = len(texts)
     tiers = _list(record | {"tiers": tiers}, "tiers", n, None)
     indexes = _list(record, "candidate_indexes", n, None)
@@ -312,60 +313,6 @@ class PlaceholderLabelers:
         return self.users[pseudonym]
 
 
-# Prompts created per batch of INSERTs: a few statements per thousand prompts instead of a dozen per prompt.
-STORE_BATCH = 1_000
-
-
-def store_ranked_prompts(project, items, labelers):
-    """Create prompts with their candidates and rankings as if labelers had ranked them here.
-
-    Imported rankings are history, so each prompt is created in the state they put it in rather than
-    walked through Prompt.transition one by one (thousands of prompts would take thousands of round
-    trips): the rankings fill the prompt's `overlap` rank slots as submitted tasks, a prompt whose slots
-    are all filled is done, and one with slots left is ready, its open slots waiting for labelers here."""
-    for start in range(0, len(items), STORE_BATCH):
-        batch = items[start:start + STORE_BATCH]
-        prompts = Prompt.objects.bulk_create([
-            Prompt(project=project, messages=item.prompt.messages, kind=item.prompt.kind,
-                   use_case=item.prompt.use_case, external_id=item.prompt.external_id, source=item.source,
-                   state=PromptState.DONE if len(item.rankings) >= project.overlap else PromptState.READY)
-            for item in batch])
-        candidates = Candidate.objects.bulk_create([
-            Candidate(prompt=prompt, **values)
-            for prompt, item in zip(prompts, batch) for _, values in sorted(item.candidates.items())])
-        by_index = {(c.prompt_id, c.index): c for c in candidates}
-        tasks, rankings, imported_rankings = [], [], []
-        for prompt, item in zip(prompts, batch):
-            for imported in item.rankings:
-                labeler = labelers.get(imported.labeler)
-                order = [by_index[prompt.pk, i].pk for i in imported.order]
-                tasks.append(Task(project=project, prompt=prompt, kind=TaskKind.RANK, labeler=labeler,
-                                  state=TaskState.SUBMITTED, display_order=order, time_spent_ms=imported.time_spent_ms,
-                                  finished_at=imported.created_at or timezone.now()))
-                rankings.append(Ranking(prompt=prompt, labeler=labeler, display_order=order,
-                                        time_spent_ms=imported.time_spent_ms))
-                imported_rankings.append(imported)
-            tasks += [Task(project=project, prompt=prompt, kind=TaskKind.RANK)
-                      for _ in range(project.overlap - len(item.rankings))]
-        Task.objects.bulk_create(tasks)
-        submitted = [task for task in tasks if task.state == TaskState.SUBMITTED]
-        for ranking, task in zip(rankings, submitted):
-            ranking.task = task
-        Ranking.objects.bulk_create(rankings)
-        dated = []
-        for ranking, imported in zip(rankings, imported_rankings):
-            if imported.created_at:
-                ranking.created_at = imported.created_at
-                dated.append(ranking)
-        # created_at is auto_now_add, which INSERT overrides; the source's time is kept so that date
-        # filters mean the same in this project.
-        Ranking.objects.bulk_update(dated, ["created_at"], batch_size=STORE_BATCH)
-        CandidateRating.objects.bulk_create([
-            CandidateRating(ranking=ranking, candidate=by_index[ranking.prompt_id, r["candidate"]], tier=r["tier"],
-                            likert=r["likert"], flags=r["flags"])
-            for ranking, imported in zip(rankings, imported_rankings) for r in imported.ratings])
-
-
 def import_file(project, path, filename=None):
     """Import an export file or folder into `project`, all or nothing; return an ImportResult."""
     filename = filename or Path(path).name
@@ -375,5 +322,5 @@ def import_file(project, path, filename=None):
     labelers = PlaceholderLabelers()
     with transaction.atomic():
         store_prompt_rows(project, prompt_rows)
-        store_ranked_prompts(project, ranked, labelers)
+        workflow.import_ranked_prompts(project, ranked, labelers.get)
     return ImportResult(prompts=len(prompt_rows) + len(ranked), rankings=sum(len(i.rankings) for i in ranked))

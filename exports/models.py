@@ -4,14 +4,14 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
+from config.jobs import enqueue_on_commit
 from exports.spec import DATASETS, FORMATS, ExportSpec
+from labeling.transitions import InvalidTransition, StateMachine
 
-
-class InvalidTransition(Exception):
-    pass
+__all__ = ["ExportJob", "ExportStatus", "EXPORT_STATES", "InvalidTransition"]
 
 
 class ExportStatus(models.TextChoices):
@@ -21,12 +21,12 @@ class ExportStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-EXPORT_TRANSITIONS = {
+EXPORT_STATES = StateMachine("export job", "status", {
     ExportStatus.QUEUED: {ExportStatus.RUNNING, ExportStatus.FAILED},
     ExportStatus.RUNNING: {ExportStatus.SUCCEEDED, ExportStatus.FAILED},
     ExportStatus.SUCCEEDED: set(),
     ExportStatus.FAILED: set(),
-}
+})
 
 # The admin page and the API read progress from this row; writing it more often only adds load.
 PROGRESS_INTERVAL_SECONDS = 0.5
@@ -64,12 +64,10 @@ class ExportJob(models.Model):
     def create(cls, spec, user, enqueue=True):
         """Store a job for a checked spec and, unless the caller runs it itself (the management command),
         queue it once the transaction commits."""
-        from exports.tasks import run_export_job
-
         job = cls.objects.create(project_id=spec.project_id, created_by=user, dataset=spec.dataset,
                                  format=spec.format, options=spec.to_dict())
         if enqueue:
-            transaction.on_commit(lambda: run_export_job.apply_async((job.pk,), queue="default"))
+            enqueue_on_commit("exports.run_export_job", job.pk)
         return job
 
     @property
@@ -92,24 +90,15 @@ class ExportJob(models.Model):
     def filename(self):
         return Path(self.file_path).name if self.file_path else ""
 
-    def _move(self, new_status, **fields):
-        """The one place a job changes status. The UPDATE is conditional on the current status, so two
-        workers that received the same task cannot both run it: the second one changes no row."""
-        if new_status not in EXPORT_TRANSITIONS[ExportStatus(self.status)]:
-            raise InvalidTransition(f"export {self.pk}: {self.status} -> {new_status} is not allowed")
-        changed = ExportJob.objects.filter(pk=self.pk, status=self.status).update(status=new_status, **fields)
-        if changed != 1:
-            raise InvalidTransition(f"export {self.pk} changed status concurrently")
-        self.status = new_status
-        for name, value in fields.items():
-            setattr(self, name, value)
-
     def run(self, on_progress=None):
         """Claim the job, write the export, and record the outcome on this row. `on_progress(done, total)`
-        is called after every batch of rows (the command's progress bar)."""
+        is called after every batch of rows (the command's progress bar). Returns False when another
+        worker claimed the job first (a redelivered message): the status UPDATE is conditional, so two
+        workers never both run it."""
         from exports.runner import run_export
 
-        self._move(ExportStatus.RUNNING, started_at=timezone.now())
+        if not EXPORT_STATES.move(self, ExportStatus.RUNNING, started_at=timezone.now()):
+            return False
         last = 0.0
 
         def record_progress(done, total):
@@ -124,8 +113,9 @@ class ExportJob(models.Model):
             shutil.rmtree(self.folder, ignore_errors=True)
             path, rows = run_export(self.spec, self.folder, record_progress)
         except Exception as exc:
-            self._move(ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000],
-                       finished_at=timezone.now())
+            # Refused only if something else already failed the job; failed it is either way.
+            EXPORT_STATES.move(self, ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000],
+                               finished_at=timezone.now())
             raise
-        self._move(ExportStatus.SUCCEEDED, file_path=str(path), rows_written=rows, rows_total=rows,
-                   finished_at=timezone.now())
+        return EXPORT_STATES.move(self, ExportStatus.SUCCEEDED, file_path=str(path), rows_written=rows,
+                                  rows_total=rows, finished_at=timezone.now())

@@ -5,13 +5,9 @@ from celery import shared_task
 
 @shared_task(name="exports.run_export_job")
 def run_export_job(job_id):
-    from exports.models import ExportJob, ExportStatus, InvalidTransition
+    from exports.models import ExportJob, ExportStatus
 
     job = ExportJob.objects.filter(pk=job_id, status=ExportStatus.QUEUED).first()
-    if job is None:
-        return None
-    try:
-        job.run()
-    except InvalidTransition:
-        return None  # another worker claimed the job first
+    if job is None or not job.run():
+        return None  # gone, done, or claimed by another worker first
     return job.rows_written

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 
+from labeling import workflow
 from labeling.importing import ImportFailed, import_prompts
 from labeling.models import Candidate, CandidateRating, Demonstration, Project, Prompt, Ranking, Task
 
@@ -64,7 +65,7 @@ class PromptAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry candidate generation of the selected prompts")
     def retry_generation(self, request, queryset):
-        retried = sum(prompt.retry_generation() for prompt in queryset)
+        retried = sum(workflow.retry_generation(prompt) for prompt in queryset)
         self.message_user(request, f"Queued {retried} prompt(s) for generation; prompts not waiting for "
                                    "candidates were left alone.")
 

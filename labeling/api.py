@@ -1,18 +1,17 @@
 """The REST API: everything a labeler does in the browser, plus the admin's project and import calls.
 
-Views are thin: they check input shape with serializers and call one model method."""
+Views are thin: they check input shape with serializers and call one labeling.workflow function."""
 from django.core.exceptions import ValidationError as ModelValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from labeling import importing
-from labeling.models import (
-    FLAGS, LIKERT_MAX, LIKERT_MIN, LeaseError, Project, PromptKind, SkipReason, Task, TaskKind, TaskState,
-)
+from labeling import importing, workflow
+from labeling.models import Project, PromptKind, SkipReason, Task, TaskKind, TaskState
+from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
 from labeling.stats import labeler_stats, project_progress, queue_counts
 
 
@@ -151,6 +150,10 @@ class SubmitResult(serializers.Serializer):
     stored_id = serializers.IntegerField(allow_null=True)
 
 
+class RankingSubmitResult(SubmitResult):
+    next = TaskSerializer(allow_null=True, help_text="The labeler's next ranking task, or null when none is left.")
+
+
 class ImportRequest(serializers.Serializer):
     file = serializers.FileField(help_text="JSONL or CSV; see the README for the line format.")
 
@@ -172,7 +175,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
         project = self.get_object()
         body = NextTaskRequest(data=request.data)
         body.is_valid(raise_exception=True)
-        task = Task.objects.lease_next(request.user, project, body.validated_data["kind"])
+        task = workflow.lease_next(request.user, project, body.validated_data["kind"])
         if task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(TaskSerializer(task).data)
@@ -212,49 +215,67 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_queryset(self):
         return Task.objects.with_payload().filter(labeler=self.request.user).order_by("-id")
 
-    def _submit(self, request, submission_class, submit, finished_state=TaskState.SUBMITTED):
-        task = self.get_object()
+    def _task_id(self):
+        # The router lets any path segment through; a number the database cannot hold is no task either.
+        pk = self.kwargs["pk"]
+        if not pk.isdigit() or int(pk) >= 2**63:
+            raise NotFound("no such task of yours")
+        return int(pk)
+
+    def _submit(self, request, submission_class, submit):
+        """Check the body's shape, call `submit(task id, data)` (a workflow function), and answer a refused
+        submit with a 400 that names the field, or a 404 for a task that is not the caller's."""
         body = submission_class(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            stored = submit(task, body.validated_data)
+            return submit(self._task_id(), body.validated_data)
+        except workflow.TaskNotFound:
+            raise NotFound("no such task of yours") from None
         except ModelValidationError as exc:
             raise as_drf_error(exc) from None
-        except LeaseError as exc:
+        except workflow.LeaseError as exc:
             raise ValidationError({"task": str(exc)}) from None
-        return Response({"task": task.pk, "state": finished_state, "stored_id": getattr(stored, "pk", None)})
+
+    def _result(self, stored):
+        return {"task": self._task_id(), "state": TaskState.SUBMITTED, "stored_id": stored.pk}
 
     @extend_schema(request=PromptSubmission, responses=SubmitResult)
     @action(detail=True, methods=["post"])
     def prompt(self, request, pk=None):
-        def submit(task, data):
+        def submit(task_id, data):
             if data["kind"] == PromptKind.FEW_SHOT:
                 few_shot = {"instruction": data["instruction"], "examples": data["examples"]}
                 messages = [{"role": "user", "content": few_shot_text(data["instruction"], data["examples"])}]
             else:
                 few_shot = None
                 messages = data.get("messages") or [{"role": "user", "content": data["text"]}]
-            return task.submit_prompt(request.user, messages=messages, kind=data["kind"], few_shot=few_shot,
-                                      time_spent_ms=data["time_spent_ms"])
-        return self._submit(request, PromptSubmission, submit)
+            return workflow.submit_prompt(task_id, request.user, messages=messages, kind=data["kind"],
+                                          few_shot=few_shot, time_spent_ms=data["time_spent_ms"])
+        return Response(self._result(self._submit(request, PromptSubmission, submit)))
 
     @extend_schema(request=DemonstrationSubmission, responses=SubmitResult)
     @action(detail=True, methods=["post"])
     def demonstration(self, request, pk=None):
-        return self._submit(request, DemonstrationSubmission, lambda task, data: task.submit_demonstration(
-            request.user, text=data["text"], time_spent_ms=data["time_spent_ms"]))
+        stored = self._submit(request, DemonstrationSubmission, lambda task_id, data: workflow.submit_demonstration(
+            task_id, request.user, text=data["text"], time_spent_ms=data["time_spent_ms"]))
+        return Response(self._result(stored))
 
-    @extend_schema(request=RankingSubmission, responses=SubmitResult)
+    @extend_schema(request=RankingSubmission, responses=RankingSubmitResult)
     @action(detail=True, methods=["post"])
     def ranking(self, request, pk=None):
-        return self._submit(request, RankingSubmission, lambda task, data: task.submit_ranking(
-            request.user, ratings=data["ratings"], time_spent_ms=data["time_spent_ms"]))
+        """Store the ranking and lease the labeler's next ranking task in the same response (`next`, or
+        null when none is left), so that a labeler costs one request per ranking."""
+        ranking = self._submit(request, RankingSubmission, lambda task_id, data: workflow.submit_ranking(
+            task_id, request.user, ratings=data["ratings"], time_spent_ms=data["time_spent_ms"]))
+        following = workflow.lease_next(request.user, ranking.task.project, TaskKind.RANK)
+        return Response({**self._result(ranking), "next": TaskSerializer(following).data if following else None})
 
     @extend_schema(request=SkipSubmission, responses=SubmitResult)
     @action(detail=True, methods=["post"])
     def skip(self, request, pk=None):
-        return self._submit(request, SkipSubmission, lambda task, data: task.submit_skip(
-            request.user, reason=data["reason"], note=data["note"]), finished_state=TaskState.SKIPPED)
+        task = self._submit(request, SkipSubmission, lambda task_id, data: workflow.skip_task(
+            task_id, request.user, reason=data["reason"], note=data["note"]))
+        return Response({"task": task.pk, "state": TaskState.SKIPPED, "stored_id": None})
 
 
 class MeViewSet(viewsets.ViewSet):

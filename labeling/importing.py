@@ -17,7 +17,9 @@ import orjson
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from labeling.models import Prompt, PromptKind, PromptSource, validate_messages, validate_text
+from labeling import workflow
+from labeling.models import PromptKind, PromptSource
+from labeling.validation import validate_candidates, validate_messages, validate_text
 
 
 class ImportFailed(Exception):
@@ -59,12 +61,8 @@ def row_from_record(record, line, k):
     if kind not in PromptKind.values:
         raise ValidationError({"kind": f"{kind!r} is not one of {', '.join(PromptKind.values)}"})
     candidates = record.get("candidates") or []
-    if not isinstance(candidates, list):
-        raise ValidationError({"candidates": "must be a list of strings"})
-    if candidates and len(candidates) != k:
-        raise ValidationError({"candidates": f"has {len(candidates)} responses; this project ranks K={k}"})
-    for i, text in enumerate(candidates):
-        validate_text(f"candidates[{i}]", text)
+    if candidates:
+        validate_candidates(candidates, k)
     return PromptRow(line=line, messages=messages, kind=kind, use_case=str(record.get("use_case") or ""),
                      external_id=str(record.get("id") or ""), candidates=candidates,
                      model_name=str(record.get("model_name") or ""))
@@ -119,14 +117,12 @@ def import_prompts(project, text, filename="upload.jsonl", source=PromptSource.I
 
 
 def store_prompt_rows(project, rows, source=PromptSource.IMPORTED):
-    """Create checked PromptRows and start them; callers hold a transaction (exports.importing reuses this
-    for the prompt lines of Parquet, gzip and datasets files)."""
-    prompts = []
-    for row in rows:
-        prompt = Prompt.objects.create(project=project, messages=row.messages, kind=row.kind, use_case=row.use_case,
-                                       external_id=row.external_id, source=source)
-        if row.candidates:
-            prompt.add_candidates(row.candidates, model_name=row.model_name or "imported", source="imported")
-        prompt.start()
-        prompts.append(prompt)
-    return prompts
+    """Create checked PromptRows through the workflow (so every rule of a labeler-made prompt holds for an
+    imported one); callers hold a transaction (exports.importing reuses this for the prompt lines of
+    Parquet, gzip and datasets files)."""
+    return [
+        workflow.create_prompt(project, messages=row.messages, kind=row.kind, use_case=row.use_case,
+                               external_id=row.external_id, candidates=row.candidates,
+                               model_name=row.model_name, source=source)
+        for row in rows
+    ]

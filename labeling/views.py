@@ -1,12 +1,12 @@
 """Labeler pages. The work page is one template; its script talks to the REST API, so that the
 browser and the API share one code path for every submit."""
-import json
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from labeling.models import FLAGS, LIKERT_MAX, LIKERT_MIN, Project, PromptKind, SkipReason, TaskKind
+from labeling.models import Project, PromptKind, SkipReason, TaskKind
+from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
 from labeling.stats import labeler_stats, queue_counts
 
 

@@ -12,7 +12,9 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from labeling.models import InvalidTransition, Project
+from config.jobs import enqueue_on_commit
+from labeling.models import Project
+from labeling.transitions import StateMachine
 
 
 class RunStatus(models.TextChoices):
@@ -23,12 +25,12 @@ class RunStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = [RunStatus.QUEUED, RunStatus.RUNNING]
-RUN_TRANSITIONS = {
+RUN_STATES = StateMachine("training run", "status", {
     RunStatus.QUEUED: {RunStatus.RUNNING, RunStatus.FAILED},
     RunStatus.RUNNING: {RunStatus.SUCCEEDED, RunStatus.FAILED},
     RunStatus.SUCCEEDED: set(),
     RunStatus.FAILED: set(),
-}
+})
 
 
 class Trigger(models.TextChoices):
@@ -53,8 +55,6 @@ class TrainingRunQuerySet(models.QuerySet):
         The partial unique index `one_active_run_per_project` decides between concurrent requests: the
         second INSERT waits for the first transaction and then fails, so exactly one run starts.
         `enqueue=False` is for the command line, which runs the training in its own process."""
-        from rewards.tasks import enqueue_training  # tasks import models; import here to avoid a cycle
-
         try:
             with transaction.atomic():
                 run = self.create(project=project, trigger=trigger, hyperparameters=hyperparameters or {},
@@ -66,7 +66,8 @@ class TrainingRunQuerySet(models.QuerySet):
                                     requested_by=requested_by, enqueue=enqueue)
             raise TrainingAlreadyActive(active) from None
         if enqueue:
-            enqueue_training(run.pk)
+            run.celery_task_id = enqueue_on_commit("rewards.train_reward_model", run.pk)
+            self.filter(pk=run.pk).update(celery_task_id=run.celery_task_id)
         return run
 
     def fail_stale(self):
@@ -130,18 +131,12 @@ class TrainingRun(models.Model):
 
         Returns False when another process moved the run first (a redelivered task, a stale-run sweep),
         so the caller backs off instead of overwriting that decision."""
-        if new_status not in RUN_TRANSITIONS[RunStatus(self.status)]:
-            raise InvalidTransition(f"training run {self.pk}: {self.status} -> {new_status} is not allowed")
-        fields = {"status": new_status, "updated_at": timezone.now(), **fields}
+        fields = {"updated_at": timezone.now(), **fields}
         if new_status == RunStatus.RUNNING:
             fields["started_at"] = fields["updated_at"]
         if new_status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
             fields["finished_at"] = fields["updated_at"]
-        if not TrainingRun.objects.filter(pk=self.pk, status=self.status).update(**fields):
-            return False
-        for name, value in fields.items():
-            setattr(self, name, value)
-        return True
+        return RUN_STATES.move(self, new_status, **fields)
 
     def start(self):
         return self.move_to(RunStatus.RUNNING)
@@ -271,6 +266,4 @@ class RewardModel(models.Model):
         return previous
 
     def _rescore_after_commit(self):
-        from rewards.tasks import enqueue_scoring
-
-        enqueue_scoring(self.pk)
+        enqueue_on_commit("rewards.score_candidates", self.pk)

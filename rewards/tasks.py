@@ -3,23 +3,10 @@
 They take ids, re-read the rows and return early when the work is gone or done; the work itself is
 in rewards.pipeline and on the models."""
 from celery import shared_task
-from django.db import transaction
 
 from labeling.models import Project
 from rewards import data
 from rewards.models import RewardModel, RunStatus, TrainingAlreadyActive, TrainingRun, Trigger
-
-
-def enqueue_training(run_id):
-    """Queue the run once the transaction that created it commits (a rollback queues nothing)."""
-    def send():
-        result = train_reward_model.delay(run_id)
-        TrainingRun.objects.filter(pk=run_id, celery_task_id="").update(celery_task_id=result.id or "")
-    transaction.on_commit(send)
-
-
-def enqueue_scoring(reward_model_id):
-    transaction.on_commit(lambda: score_candidates.delay(reward_model_id))
 
 
 @shared_task(bind=True, name="rewards.train_reward_model")

@@ -9,6 +9,7 @@ from django.contrib.auth.models import Group, User
 from django.db import connection
 from rest_framework.test import APIClient
 
+from labeling import workflow
 from labeling.models import Project, Prompt
 from labeling.roles import ADMIN_GROUP, LABELER_GROUP
 
@@ -105,8 +106,8 @@ def project(db):
 def add_ready_prompt(project, text="Say hello", candidates=None):
     """A prompt with its K candidates (written from `text` unless given), ready to rank."""
     prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": text}])
-    prompt.add_candidates(candidates or [f"{text} / answer {i}" for i in range(project.k)], source="imported")
-    prompt.start()
+    workflow.add_candidates(prompt, candidates or [f"{text} / answer {i}" for i in range(project.k)], source="imported")
+    workflow.start_prompt(prompt)
     return prompt
 
 

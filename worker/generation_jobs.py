@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
 from django.utils import timezone
 
+from labeling import workflow
 from labeling.models import Candidate, Project, Prompt, PromptState
 from worker.generation import (BackendRequestError, GenerationOutOfMemory, PromptTooLong, SamplingSettings,
                                get_backend)
@@ -166,8 +167,9 @@ def store(prompt_id, texts, backend, sampling):
             return False
         try:
             with transaction.atomic():
-                prompt.add_candidates(texts, model_name=backend.model_name, model_revision=backend.revision,
-                                      sampling=sampling.to_dict(), seed=sampling.seed)
+                workflow.add_candidates(prompt, texts, model_name=backend.model_name,
+                                        model_revision=backend.revision, sampling=sampling.to_dict(),
+                                        seed=sampling.seed)
         except IntegrityError:
             # A racing worker stored this prompt's set first: the work is done, by someone else.
             return False

@@ -2,6 +2,7 @@
 import pytest
 from playwright.sync_api import expect
 
+from labeling import workflow
 from labeling.models import Demonstration, Prompt, PromptState, Task
 from tests.browser.conftest import start
 
@@ -18,7 +19,7 @@ CONVERSATION = [
 def test_it_shows_the_conversation_keeps_the_draft_over_a_reload_and_stores_the_demonstration(
         signed_in, project, labeler):
     prompt = Prompt.objects.create(project=project, messages=CONVERSATION)
-    prompt.start()
+    workflow.start_prompt(prompt)
     page = signed_in
     start(page, project, "write_demonstration")
 

@@ -2,18 +2,19 @@
 code path (lease a rank task, submit a ranking), so the exports read data exactly as the app writes it."""
 import pytest
 
-from labeling.models import Demonstration, Task, TaskKind
+from labeling import workflow
+from labeling.models import Demonstration, TaskKind
 from tests.conftest import add_ready_prompt
 
 
 def rank(prompt, labeler, tiers, likert=None, flags=None, time_spent_ms=1000):
     """Submit `labeler`'s ranking of `prompt`: tiers and likert in candidate index order."""
-    task = Task.objects.lease_next(labeler, prompt.project, TaskKind.RANK)
+    task = workflow.lease_next(labeler, prompt.project, TaskKind.RANK)
     assert task is not None and task.prompt_id == prompt.pk
     candidates = list(prompt.candidates.order_by("index"))
     likert = likert or [7 - t for t in tiers]
     flags = flags or [[] for _ in tiers]
-    return task.submit_ranking(labeler, ratings=[
+    return workflow.submit_ranking(task.pk, labeler, ratings=[
         {"candidate": c.pk, "tier": t, "likert": lk, "flags": f}
         for c, t, lk, f in zip(candidates, tiers, likert, flags)], time_spent_ms=time_spent_ms)
 

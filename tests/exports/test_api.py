@@ -9,7 +9,7 @@ from django.urls import reverse
 from exports.models import ExportJob, ExportStatus, InvalidTransition
 from exports.spec import ExportSpec
 from exports.tasks import run_export_job
-from labeling.models import Prompt, Ranking
+from labeling.models import Project, Prompt, Ranking
 from tests.conftest import client_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres")]
@@ -88,7 +88,7 @@ def test_a_failed_export_records_the_error(ranked_project, admin_user, media, mo
         run_export_job(job.pk)
     job.refresh_from_db()
     assert job.status == ExportStatus.FAILED and "disk full" in job.error and job.finished_at
-    assert models.EXPORT_TRANSITIONS[ExportStatus.FAILED] == set()
+    assert not models.EXPORT_STATES.table[ExportStatus.FAILED]
 
 
 def test_the_admin_page_shows_progress_and_the_link(ranked_project, admin_user, media, client):
@@ -106,7 +106,8 @@ def test_the_admin_page_shows_progress_and_the_link(ranked_project, admin_user, 
     assert bad.status_code == 200 and "add up to 1" in bad.content.decode()
 
 
-def test_the_import_endpoint(project, admin_user, labeler):
+def test_the_import_endpoint(admin_user, labeler):
+    project = Project.objects.create(name="Pairs", k=2)
     lines = b'{"prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."}\n'
     upload = io.BytesIO(lines)
     upload.name = "pairs.jsonl"
@@ -130,7 +131,6 @@ def test_the_commands_export_and_import(tmp_path, ranked_project, media):
                  "parquet", "--output", str(tmp_path / "grouped.parquet"), stdout=out, stderr=err)
     assert "4 rows" in out.getvalue() and "rows" in err.getvalue()  # tqdm's bar goes to stderr
     assert ExportJob.objects.get().status == ExportStatus.SUCCEEDED
-    from labeling.models import Project
     Project.objects.create(name="Copy", k=4)
     call_command("import_dataset", str(tmp_path / "grouped.parquet"), "--project", "Copy", stdout=out)
     assert Ranking.objects.filter(prompt__project__name="Copy").count() == 4

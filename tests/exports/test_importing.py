@@ -56,12 +56,16 @@ def test_it_round_trips_grouped_rankings_losslessly(tmp_path, ranked_project):
     assert pairs.read_text() == export(ranked_project, tmp_path / "d", "pairwise").read_text()
 
 
-def test_it_imports_open_assistant_rankings(shared_data):
-    project = Project.objects.create(name="OASST", k=4)
-    result = import_file(project, os.path.join(shared_data, "oasst_ranked_groups.jsonl"))
-    assert result.prompts == 207
+def test_it_imports_open_assistant_rankings(shared_data, tmp_path):
     with open(os.path.join(shared_data, "oasst_ranked_groups.jsonl")) as file:
-        first = json.loads(file.readline())
+        groups = [json.loads(line) for line in file]
+    three = [group for group in groups if len(group["responses"]) == 3]
+    path = tmp_path / "k3.jsonl"
+    path.write_text("".join(json.dumps(group) + "\n" for group in three))
+    project = Project.objects.create(name="OASST", k=3)
+    result = import_file(project, path)
+    assert result.prompts == len(three) > 40
+    first = three[0]
     ranking = Ranking.objects.filter(prompt__project=project).order_by("id").first()
     tiers = {r.candidate.text: r.tier for r in ranking.ratings.select_related("candidate")}
     ranks = dict(zip(first["responses"], first["ranks"]))
@@ -69,7 +73,24 @@ def test_it_imports_open_assistant_rankings(shared_data):
                for text in ranks for other in ranks)
 
 
-def test_a_bad_file_names_the_line_and_stores_nothing(tmp_path, project):
+def test_groups_of_another_k_are_refused_with_their_lines(shared_data, project):
+    with pytest.raises(ImportFailed) as failure:
+        import_file(project, os.path.join(shared_data, "oasst_ranked_groups.jsonl"))
+    assert all("this project ranks K=4" in reason for _, reason in failure.value.errors)
+    assert not Prompt.objects.exists()
+
+
+def test_pairs_into_a_k4_project_are_an_error_not_two_candidates(tmp_path, project):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."}\n')
+    with pytest.raises(ImportFailed) as failure:
+        import_file(project, path)
+    assert failure.value.errors == [(1, "chosen: a chosen/rejected pair has 2 responses; this project ranks K=4")]
+    assert not Prompt.objects.exists() and not Candidate.objects.exists()
+
+
+def test_a_bad_file_names_the_line_and_stores_nothing(tmp_path):
+    project = Project.objects.create(name="Pairs", k=2)
     path = tmp_path / "bad.jsonl"
     lines = [{"prompt": "fine", "chosen": "a", "rejected": "b"},
              {"prompt": "no rejected", "chosen": "a"},

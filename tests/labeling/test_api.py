@@ -1,6 +1,7 @@
 """The labeler API end to end: next task, submits, idempotency and bad input."""
 import pytest
 
+from labeling import workflow
 from labeling.models import CandidateRating, Demonstration, Prompt, PromptState, Ranking, Task, TaskKind
 from tests.conftest import add_ready_prompt, client_for
 
@@ -134,7 +135,7 @@ def test_a_few_shot_prompt_keeps_its_examples(api, project):
     ("demonstration", {"text": "x" * 20_001}, "text"),
 ])
 def test_bad_demonstrations_are_refused(api, project, labeler, path, body, field):
-    Prompt.objects.create(project=project, messages=[{"role": "user", "content": "Hi"}]).start()
+    workflow.start_prompt(Prompt.objects.create(project=project, messages=[{"role": "user", "content": "Hi"}]))
     task = next_task(api, project, "write_demonstration").json()
     response = api.post(f"/api/tasks/{task['id']}/{path}/", body, format="json")
     assert response.status_code == 400 and field in response.json()

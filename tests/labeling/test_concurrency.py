@@ -3,6 +3,7 @@ from collections import Counter
 
 import pytest
 
+from labeling import workflow
 from labeling.models import Task, TaskKind, TaskState
 from tests.conftest import add_ready_prompt, at_the_same_moment, make_user
 
@@ -18,7 +19,7 @@ def test_no_prompt_is_leased_to_more_labelers_than_overlap(crowd, project):
     project.overlap = 2
     project.save()
     prompts = [add_ready_prompt(project, f"prompt {i}") for i in range(12)]  # 24 slots for 32 labelers
-    tasks = at_the_same_moment([lambda u=u: Task.objects.lease_next(u, project, TaskKind.RANK) for u in crowd])
+    tasks = at_the_same_moment([lambda u=u: workflow.lease_next(u, project, TaskKind.RANK) for u in crowd])
     leased = [t for t in tasks if t is not None]
     assert len(leased) == 24  # every slot went to someone; 8 labelers found the pool empty
     per_prompt = Counter(t.prompt_id for t in leased)
@@ -35,7 +36,7 @@ def test_one_labeler_asking_many_times_at_once_gets_one_lease(crowd, project):
     for i in range(4):
         add_ready_prompt(project, f"prompt {i}")
     labeler = crowd[0]
-    tasks = at_the_same_moment([lambda: Task.objects.lease_next(labeler, project, TaskKind.RANK)] * 8)
+    tasks = at_the_same_moment([lambda: workflow.lease_next(labeler, project, TaskKind.RANK)] * 8)
     assert len({t.pk for t in tasks}) == 1
     assert Task.objects.filter(labeler=labeler, state=TaskState.LEASED).count() == 1
 
@@ -43,8 +44,8 @@ def test_one_labeler_asking_many_times_at_once_gets_one_lease(crowd, project):
 def test_concurrent_submits_of_one_task_store_one_ranking(crowd, project):
     add_ready_prompt(project)
     labeler = crowd[0]
-    task = Task.objects.lease_next(labeler, project, TaskKind.RANK)
+    task = workflow.lease_next(labeler, project, TaskKind.RANK)
     ratings = [{"candidate": c, "tier": 1, "likert": 4, "flags": []} for c in task.display_order]
-    rankings = at_the_same_moment([lambda: task.submit_ranking(labeler, ratings=ratings)] * 6)
+    rankings = at_the_same_moment([lambda: workflow.submit_ranking(task.pk, labeler, ratings=ratings)] * 6)
     assert len({r.pk for r in rankings}) == 1
     assert task.prompt.rankings.count() == 1

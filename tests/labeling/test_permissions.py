@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 from drf_spectacular.generators import SchemaGenerator
 
-from labeling.models import Task, TaskKind
+from labeling import workflow
+from labeling.models import TaskKind
 from tests.conftest import add_ready_prompt, client_for
 
 # Endpoints any logged-in user may call (their own data only); everything else is admin-only.
@@ -32,7 +33,7 @@ def concrete(path, ids):
 @pytest.fixture
 def ids(project, labeler):
     add_ready_prompt(project)
-    task = Task.objects.lease_next(labeler, project, TaskKind.RANK)
+    task = workflow.lease_next(labeler, project, TaskKind.RANK)
     return {"id": project.pk, "project_id": project.pk, "task": task.pk}
 
 

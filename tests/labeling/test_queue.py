@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from labeling import workflow
 from labeling.models import PromptState, Task, TaskKind, TaskState
 from tests.conftest import add_ready_prompt, make_user
 
@@ -11,26 +12,26 @@ from tests.conftest import add_ready_prompt, make_user
 def rank_all(task, labeler, tiers=None):
     ids = task.display_order
     tiers = tiers or list(range(1, len(ids) + 1))
-    return task.submit_ranking(labeler, ratings=[
+    return workflow.submit_ranking(task.pk, labeler, ratings=[
         {"candidate": c, "tier": t, "likert": 4, "flags": []} for c, t in zip(ids, tiers)])
 
 
 def test_it_leases_the_oldest_slot_and_gives_it_back_on_reload(project, labeler):
     first, second = add_ready_prompt(project, "one"), add_ready_prompt(project, "two")
-    task = Task.objects.lease_next(labeler, project, TaskKind.RANK)
+    task = workflow.lease_next(labeler, project, TaskKind.RANK)
     assert task.prompt == first and task.state == TaskState.LEASED
     assert sorted(task.display_order) == sorted(first.candidates.values_list("id", flat=True))
-    assert Task.objects.lease_next(labeler, project, TaskKind.RANK).pk == task.pk
+    assert workflow.lease_next(labeler, project, TaskKind.RANK).pk == task.pk
     rank_all(task, labeler)
-    assert Task.objects.lease_next(labeler, project, TaskKind.RANK).prompt == second
+    assert workflow.lease_next(labeler, project, TaskKind.RANK).prompt == second
 
 
 def test_it_never_gives_a_labeler_the_same_prompt_twice(project, labeler):
     project.overlap = 3
     project.save()
     add_ready_prompt(project)
-    rank_all(Task.objects.lease_next(labeler, project, TaskKind.RANK), labeler)
-    assert Task.objects.lease_next(labeler, project, TaskKind.RANK) is None
+    rank_all(workflow.lease_next(labeler, project, TaskKind.RANK), labeler)
+    assert workflow.lease_next(labeler, project, TaskKind.RANK) is None
 
 
 def test_a_prompt_is_done_after_overlap_rankings(project, labeler, other_labeler):
@@ -38,20 +39,20 @@ def test_a_prompt_is_done_after_overlap_rankings(project, labeler, other_labeler
     project.save()
     prompt = add_ready_prompt(project)
     for user in (labeler, other_labeler):
-        rank_all(Task.objects.lease_next(user, project, TaskKind.RANK), user)
+        rank_all(workflow.lease_next(user, project, TaskKind.RANK), user)
     prompt.refresh_from_db()
     assert prompt.state == PromptState.DONE and prompt.rankings.count() == 2
     third = make_user("labeler3", "labeler")
-    assert Task.objects.lease_next(third, project, TaskKind.RANK) is None
+    assert workflow.lease_next(third, project, TaskKind.RANK) is None
 
 
 def test_an_expired_lease_returns_to_the_pool_and_its_submit_is_refused(project, labeler, other_labeler):
     add_ready_prompt(project)
-    task = Task.objects.lease_next(labeler, project, TaskKind.RANK)
+    task = workflow.lease_next(labeler, project, TaskKind.RANK)
     Task.objects.filter(pk=task.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    taken = Task.objects.lease_next(other_labeler, project, TaskKind.RANK)
+    taken = workflow.lease_next(other_labeler, project, TaskKind.RANK)
     assert taken.pk == task.pk and taken.labeler == other_labeler
-    from labeling.models import LeaseError
+    from labeling.workflow import LeaseError
     with pytest.raises(LeaseError):
         rank_all(task, labeler)
 
@@ -60,11 +61,11 @@ def test_skips_return_the_slot_and_reports_take_the_prompt_out(project, labeler,
     project.report_threshold = 2
     project.save()
     prompt = add_ready_prompt(project)
-    Task.objects.lease_next(labeler, project, TaskKind.RANK).submit_skip(labeler, reason="harmful")
+    workflow.skip_task(workflow.lease_next(labeler, project, TaskKind.RANK).pk, labeler, reason="harmful")
     prompt.refresh_from_db()
     assert prompt.state == PromptState.READY
-    assert Task.objects.lease_next(labeler, project, TaskKind.RANK) is None
-    Task.objects.lease_next(other_labeler, project, TaskKind.RANK).submit_skip(other_labeler, reason="unclear")
+    assert workflow.lease_next(labeler, project, TaskKind.RANK) is None
+    workflow.skip_task(workflow.lease_next(other_labeler, project, TaskKind.RANK).pk, other_labeler, reason="unclear")
     prompt.refresh_from_db()
     assert prompt.state == PromptState.REPORTED
     assert not Task.objects.filter(prompt=prompt, state__in=[TaskState.OPEN, TaskState.LEASED]).exists()
@@ -74,11 +75,11 @@ def test_a_demonstration_moves_the_prompt_on_to_generation(project, labeler, dja
     from labeling.models import Prompt
 
     prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": "Write a poem"}])
-    prompt.start()
+    workflow.start_prompt(prompt)
     assert prompt.state == PromptState.AWAITING_DEMONSTRATION
-    task = Task.objects.lease_next(labeler, project, TaskKind.WRITE_DEMONSTRATION)
+    task = workflow.lease_next(labeler, project, TaskKind.WRITE_DEMONSTRATION)
     with django_capture_on_commit_callbacks() as callbacks:
-        task.submit_demonstration(labeler, text="Roses are red")
+        workflow.submit_demonstration(task.pk, labeler, text="Roses are red")
     prompt.refresh_from_db()
     assert prompt.state == PromptState.AWAITING_CANDIDATES
     assert len(callbacks) == 1  # the generation task is queued only once the transaction commits
@@ -93,7 +94,7 @@ def test_an_admin_can_retry_failed_generation(project, admin_user, django_captur
     project.save()
     with django_capture_on_commit_callbacks(execute=False):
         prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": "Hi"}])
-        prompt.start()
+        workflow.start_prompt(prompt)
     prompt.record_generation_failure("OSError: no model at /models/missing")
     client = Client()
     client.force_login(admin_user)

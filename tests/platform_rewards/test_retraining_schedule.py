@@ -14,8 +14,7 @@ def test_the_schedule_is_in_the_database_for_the_admin_to_edit(db):
     assert all(t.queue == "training" and t.expire_seconds for t in tasks.values())
 
 
-def test_the_nightly_run_trains_only_when_new_comparisons_arrived(project, labeler, monkeypatch):
-    monkeypatch.setattr("rewards.tasks.enqueue_training", lambda run_id: None)
+def test_the_nightly_run_trains_only_when_new_comparisons_arrived(project, labeler):
     assert scheduled_retraining() == []  # no rankings at all
 
     ranked_project(project, [labeler], prompts=2)
@@ -33,8 +32,7 @@ def test_the_nightly_run_trains_only_when_new_comparisons_arrived(project, label
     assert scheduled_retraining() == []
 
 
-def test_the_threshold_trains_as_soon_as_enough_comparisons_arrived(project, labeler, other_labeler, monkeypatch):
-    monkeypatch.setattr("rewards.tasks.enqueue_training", lambda run_id: None)
+def test_the_threshold_trains_as_soon_as_enough_comparisons_arrived(project, labeler, other_labeler):
     project.retrain_after_comparisons = 12  # two rankings of K=4
     project.overlap = 2
     project.save()

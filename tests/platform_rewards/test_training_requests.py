@@ -2,7 +2,8 @@
 
 import pytest
 
-from labeling.models import InvalidTransition, Project
+from labeling.models import Project
+from labeling.transitions import InvalidTransition
 from rewards.models import RunStatus, TrainingAlreadyActive, TrainingRun, Trigger
 from tests.conftest import at_the_same_moment, client_for
 

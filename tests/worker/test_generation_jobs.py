@@ -2,6 +2,7 @@
 
 import pytest
 
+from labeling import workflow
 from labeling.models import Candidate, Prompt, PromptState, Task, TaskKind, TaskState
 from tests.conftest import at_the_same_moment, make_user
 from tests.worker.conftest import tiny_generation
@@ -42,12 +43,12 @@ def test_it_samples_k_candidates_once_a_demonstration_is_written(postgres, proje
     project.save()
     writer = make_user("writer", "labeler")
     prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": "Say hello"}])
-    prompt.start()
+    workflow.start_prompt(prompt)
     assert prompt.state == PromptState.AWAITING_DEMONSTRATION
-    task = Task.objects.lease_next(writer, project, TaskKind.WRITE_DEMONSTRATION)
+    task = workflow.lease_next(writer, project, TaskKind.WRITE_DEMONSTRATION)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        task.submit_demonstration(writer, text="Hello!")
+        workflow.submit_demonstration(task.pk, writer, text="Hello!")
 
     assert len(callbacks) == 1  # the generation task was queued after commit, and ran (eagerly)
     prompt.refresh_from_db()

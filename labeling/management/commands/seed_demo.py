@@ -6,7 +6,8 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from labeling.models import Project, Prompt, PromptKind
+from labeling import workflow
+from labeling.models import Project, PromptKind
 from labeling.roles import ADMIN_GROUP, LABELER_GROUP
 
 DEMO_LOGINS = [
@@ -101,10 +102,8 @@ class Command(BaseCommand):
         )
         if created:
             for text, candidates in RANKED:
-                prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": text}],
-                                               kind=PromptKind.PLAIN)
-                prompt.add_candidates(candidates, model_name="written for the demo", source="imported")
-                prompt.start()
+                workflow.create_prompt(project, messages=[{"role": "user", "content": text}], kind=PromptKind.PLAIN,
+                                       candidates=candidates, model_name="written for the demo")
             for text in AWAITING_DEMONSTRATION:
-                Prompt.objects.create(project=project, messages=[{"role": "user", "content": text}]).start()
+                workflow.create_prompt(project, messages=[{"role": "user", "content": text}])
         self.stdout.write("Demo logins: " + ", ".join(f"{u} / {p} ({g})" for u, p, g in DEMO_LOGINS))

@@ -1,0 +1,84 @@
+"""A labeling project: its guidelines, K, overlap, the task kinds that are on, and generator settings."""
+import functools
+
+import markdown
+import nh3
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from labeling.validation import MAX_K, MIN_K
+
+
+@functools.lru_cache(maxsize=64)
+def render_guidelines(text):
+    """Admins write Markdown; nh3 strips anything script-like from the rendered HTML. Cached by the text
+    itself because every next-task response carries the guidelines and rendering costs ~1.5 ms."""
+    return nh3.clean(markdown.markdown(text, extensions=["extra", "sane_lists"]))
+
+
+class TaskKind(models.TextChoices):
+    WRITE_PROMPT = "write_prompt", "Write a prompt"
+    WRITE_DEMONSTRATION = "write_demonstration", "Write a demonstration"
+    RANK = "rank", "Rank responses"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown, shown beside every task.")
+    k = models.PositiveSmallIntegerField(
+        "K", default=4, validators=[MinValueValidator(MIN_K), MaxValueValidator(MAX_K)],
+        help_text="Responses ranked per prompt.",
+    )
+    overlap = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="How many different labelers rank each prompt.",
+    )
+    write_prompts_enabled = models.BooleanField("write prompts", default=True)
+    demonstrations_enabled = models.BooleanField(
+        "write demonstrations", default=True,
+        help_text="New prompts get a demonstration before their candidates are sampled.",
+    )
+    ranking_enabled = models.BooleanField("rank responses", default=True)
+    use_cases = models.JSONField(
+        default=list, blank=True, help_text="Use cases labelers write use-case prompts from (a list of strings).",
+    )
+    report_threshold = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1)],
+        help_text="Reports (skips as unclear or harmful) that take a prompt out of the queue.",
+    )
+    generation = models.JSONField(
+        default=dict, blank=True,
+        help_text="Generator settings: backend, model (path or hub id), revision, temperature, top_p, "
+        "max_new_tokens, seed, stop. Empty means the offline default model.",
+    )
+    retrain_after_comparisons = models.PositiveIntegerField(
+        default=1000,
+        help_text="Retrain the reward model as soon as this many new comparisons arrived since its last "
+        "training run (checked every few minutes); 0 leaves retraining to the nightly schedule.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [("manage_project", "Can configure projects, import prompts and export datasets")]
+        constraints = [
+            models.CheckConstraint(condition=Q(k__gte=MIN_K, k__lte=MAX_K), name="project_k_range"),
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def guidelines_html(self):
+        return render_guidelines(self.guidelines)
+
+    @property
+    def enabled_kinds(self):
+        return [
+            kind for kind, on in (
+                (TaskKind.WRITE_PROMPT, self.write_prompts_enabled),
+                (TaskKind.WRITE_DEMONSTRATION, self.demonstrations_enabled),
+                (TaskKind.RANK, self.ranking_enabled),
+            ) if on
+        ]

@@ -1,0 +1,158 @@
+"""The task queue: slots of labeler work, leased to one labeler at a time.
+
+Rank slots are created `overlap` times per ready prompt, a demonstration slot once per prompt that awaits
+one; write-prompt tasks are created on demand. A task's state changes only through labeling.workflow, by
+the moves TASK_STATES allows."""
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, models
+from django.db.models import Q
+from django.utils import timezone
+
+from labeling.models.projects import Project, TaskKind
+from labeling.models.prompts import Prompt
+from labeling.transitions import StateMachine
+
+
+class TaskState(models.TextChoices):
+    OPEN = "open", "Open"
+    LEASED = "leased", "Leased"
+    SUBMITTED = "submitted", "Submitted"
+    SKIPPED = "skipped", "Skipped"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+TASK_STATES = StateMachine("task", "state", {
+    TaskState.OPEN: {TaskState.LEASED, TaskState.WITHDRAWN},
+    # LEASED -> LEASED: another labeler claims a slot whose lease expired (the claim in `claim_slot`).
+    # LEASED -> OPEN: an expired lease goes back to the pool when its labeler asks for a new task.
+    TaskState.LEASED: {TaskState.LEASED, TaskState.OPEN, TaskState.SUBMITTED, TaskState.SKIPPED,
+                       TaskState.WITHDRAWN},
+    TaskState.SUBMITTED: set(),
+    TaskState.SKIPPED: set(),
+    TaskState.WITHDRAWN: set(),
+})
+UNFINISHED_TASK_STATES = (TaskState.OPEN, TaskState.LEASED)
+
+
+class SkipReason(models.TextChoices):
+    UNCLEAR = "unclear", "Unclear"
+    HARMFUL = "harmful", "Harmful"
+    NOT_MY_LANGUAGE = "not_my_language", "Not in my language"
+    OTHER = "other", "Other"
+
+
+# Skips that say something is wrong with the prompt itself; enough of them take it out of the queue.
+REPORT_REASONS = {SkipReason.UNCLEAR, SkipReason.HARMFUL}
+
+
+def lease_duration():
+    return timedelta(minutes=settings.RANKWISE_LEASE_MINUTES)
+
+
+class TaskQuerySet(models.QuerySet):
+    def open_slots(self, prompt, kind, count):
+        return self.bulk_create([Task(project_id=prompt.project_id, prompt=prompt, kind=kind) for _ in range(count)])
+
+    def with_payload(self):
+        """What the labeler's page shows: the prompt, its candidates and the project, in two queries."""
+        return self.select_related("prompt", "project").prefetch_related("prompt__candidates")
+
+    def held_lease(self, labeler, project, kind):
+        """The lease `labeler` holds on a task of `kind`, expired or not (at most one: a constraint)."""
+        return self.with_payload().filter(labeler=labeler, project=project, kind=kind,
+                                          state=TaskState.LEASED).first()
+
+    def claim_slot(self, labeler, project, kind):
+        """Lease the oldest available slot to `labeler` in one statement; its id, or None.
+
+        `FOR UPDATE SKIP LOCKED` lets concurrent callers each take a different row without waiting on
+        each other, and the partial index on unfinished slots keeps the scan independent of how many
+        tasks were ever done. The NOT EXISTS keeps a labeler from ever holding two slots of one prompt
+        in one kind; the one_labeler_per_prompt_and_kind constraint backs it up. Moves OPEN -> LEASED, or
+        LEASED -> LEASED for an expired lease, as TASK_STATES allows."""
+        now = timezone.now()
+        table = Task._meta.db_table
+        lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+        sql = f"""
+            UPDATE {table} SET state = %s, labeler_id = %s, leased_at = %s, expires_at = %s, lease_count = lease_count + 1
+            WHERE id = (
+                SELECT slot.id FROM {table} slot
+                WHERE slot.project_id = %s AND slot.kind = %s
+                  AND (slot.state = %s OR (slot.state = %s AND slot.expires_at <= %s))
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {table} mine
+                      WHERE mine.prompt_id = slot.prompt_id AND mine.kind = slot.kind
+                        AND mine.labeler_id = %s AND mine.id <> slot.id)
+                ORDER BY slot.id
+                LIMIT 1
+                {lock}
+            )
+            RETURNING id
+        """
+        params = [TaskState.LEASED, labeler.pk, now, now + lease_duration(), project.pk, kind,
+                  TaskState.OPEN, TaskState.LEASED, now, labeler.pk]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+
+class Task(models.Model):
+    """One unit of labeler work: a slot in the pool, then a lease held by one labeler, then a result.
+
+    A skipped slot keeps its labeler (so they never get that prompt again in that kind) and is replaced
+    by a fresh open slot."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    prompt = models.ForeignKey(Prompt, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks")
+    kind = models.CharField(max_length=24, choices=TaskKind.choices)
+    state = models.CharField(max_length=16, choices=TaskState.choices, default=TaskState.OPEN)
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="tasks")
+    leased_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    lease_count = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    display_order = models.JSONField(null=True, blank=True, help_text="Candidate ids in the order shown.")
+    use_case = models.CharField(max_length=500, blank=True)
+    skip_reason = models.CharField(max_length=24, choices=SkipReason.choices, blank=True)
+    skip_note = models.TextField(blank=True)
+    written_prompt = models.OneToOneField(Prompt, null=True, blank=True, on_delete=models.SET_NULL,
+                                          related_name="writing_task")
+    time_spent_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # The queue: only unfinished slots are indexed, so claiming stays fast however many are done.
+            models.Index(fields=["project", "kind", "id"], name="task_pool",
+                         condition=Q(state__in=["open", "leased"])),
+            models.Index(fields=["labeler", "state", "finished_at"], name="task_labeler_history"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "kind", "labeler"], name="one_labeler_per_prompt_and_kind",
+                                    condition=Q(prompt__isnull=False, labeler__isnull=False)),
+            models.UniqueConstraint(fields=["labeler", "project", "kind"], name="one_lease_per_labeler_and_kind",
+                                    condition=Q(state="leased")),
+            models.CheckConstraint(condition=Q(kind="write_prompt") | Q(prompt__isnull=False),
+                                   name="task_has_prompt_unless_writing_one"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} ({self.state})"
+
+    def assign_display_order(self):
+        """Shuffle the candidates for this labeler: position bias averages out over labelers."""
+        ids = [candidate.id for candidate in self.prompt.candidates.all()]
+        random.shuffle(ids)
+        self.display_order = ids
+        self.save(update_fields=["display_order"])
+
+    @property
+    def is_expired(self):
+        return self.state == TaskState.LEASED and self.expires_at is not None and self.expires_at <= timezone.now()

@@ -1,0 +1,94 @@
+"""What a valid prompt, text and ranking is: the rules every way in (the API, imports, the admin, the
+workflow) checks against. Each error names the field and the reason."""
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+MIN_K, MAX_K = 2, 9
+LIKERT_MIN, LIKERT_MAX = 1, 7
+ROLES = ("system", "user", "assistant")
+
+# InstructGPT's per-response yes/no metadata (Ouyang et al. 2022, table 3), in display order.
+FLAGS = {
+    "fails_instruction": "Fails to follow the instruction",
+    "inappropriate_for_assistant": "Inappropriate for a customer assistant",
+    "hallucination": "Hallucination (makes up facts)",
+    "fails_constraints": "Fails to follow explicit constraints",
+    "sexual_content": "Contains sexual content",
+    "violent_content": "Contains violent content",
+    "encourages_violence": "Encourages or fails to discourage violence/abuse/terrorism/self-harm",
+    "denigrates_protected_class": "Denigrates a protected class",
+    "harmful_advice": "Gives harmful advice",
+    "expresses_opinion": "Expresses an opinion",
+    "expresses_moral_judgment": "Expresses a moral judgment",
+}
+
+
+def validate_text(field, text, *, allow_empty=False):
+    if not isinstance(text, str):
+        raise ValidationError({field: "must be a string"})
+    if not allow_empty and not text.strip():
+        raise ValidationError({field: "must not be empty"})
+    limit = settings.RANKWISE_MAX_TEXT_CHARS
+    if len(text) > limit:
+        raise ValidationError({field: f"is {len(text)} characters; the limit is {limit}"})
+
+
+def validate_messages(messages, field="messages"):
+    if not isinstance(messages, list) or not messages:
+        raise ValidationError({field: "must be a non-empty list of {role, content} messages"})
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or set(message) != {"role", "content"}:
+            raise ValidationError({field: f"message {i} must have exactly the keys role and content"})
+        if message["role"] not in ROLES:
+            raise ValidationError({field: f"message {i} has role {message['role']!r}; use system, user or assistant"})
+        validate_text(f"{field}[{i}].content", message["content"])
+    if messages[-1]["role"] != "user":
+        raise ValidationError({field: "the last message must be the user's, the turn the response answers"})
+    total = sum(len(m["content"]) for m in messages)
+    if total > settings.RANKWISE_MAX_TEXT_CHARS:
+        raise ValidationError({field: f"the conversation is {total} characters; the limit is "
+                                      f"{settings.RANKWISE_MAX_TEXT_CHARS}"})
+
+
+def validate_ratings(ratings, candidate_ids):
+    """Check a ranking covers each of the prompt's candidates exactly once; return {candidate id: dense tier}."""
+    if not isinstance(ratings, list):
+        raise ValidationError({"ratings": "must be a list with one entry per candidate"})
+    expected = set(candidate_ids)
+    seen = set()
+    for i, rating in enumerate(ratings):
+        if not isinstance(rating, dict):
+            raise ValidationError({"ratings": f"entry {i} must be an object"})
+        candidate = rating.get("candidate")
+        if candidate in seen:
+            raise ValidationError({"ratings": f"candidate {candidate} is named twice"})
+        if candidate not in expected:
+            raise ValidationError({"ratings": f"candidate {candidate} is not one of this prompt's candidates"})
+        seen.add(candidate)
+        tier, likert = rating.get("tier"), rating.get("likert")
+        if not isinstance(tier, int) or isinstance(tier, bool) or not 1 <= tier <= len(expected):
+            raise ValidationError({"ratings": f"candidate {candidate}: tier must be a whole number from 1 to "
+                                              f"{len(expected)}"})
+        if not isinstance(likert, int) or isinstance(likert, bool) or not LIKERT_MIN <= likert <= LIKERT_MAX:
+            raise ValidationError({"ratings": f"candidate {candidate}: likert must be a whole number from "
+                                              f"{LIKERT_MIN} to {LIKERT_MAX}"})
+        flags = rating.get("flags") or []
+        unknown = [f for f in flags if f not in FLAGS] if isinstance(flags, list) else [flags]
+        if unknown:
+            raise ValidationError({"ratings": f"candidate {candidate}: unknown flags {unknown}"})
+    missing = expected - seen
+    if missing:
+        raise ValidationError({"ratings": f"the ranking leaves out candidates {sorted(missing)}"})
+    # Tiers are stored dense (1, 2, ...) so that "2 = second best group" holds whatever numbers the client used.
+    distinct = sorted({r["tier"] for r in ratings})
+    return {r["candidate"]: distinct.index(r["tier"]) + 1 for r in ratings}
+
+
+def validate_candidates(texts, k, field="candidates"):
+    """A prompt's candidate set is exactly K responses, whatever its source (a model, an import)."""
+    if not isinstance(texts, list):
+        raise ValidationError({field: "must be a list of strings"})
+    if len(texts) != k:
+        raise ValidationError({field: f"has {len(texts)} responses; this project ranks K={k}"})
+    for i, text in enumerate(texts):
+        validate_text(f"{field}[{i}]", text)

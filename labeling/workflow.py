@@ -1,0 +1,312 @@
+"""The labeling workflow: every state change with side effects, in one place.
+
+Views, the API, imports, admin actions and Celery tasks call these functions; nothing else writes a
+prompt's or a task's state. Each state change goes through its machine's `move()` (labeling.transitions),
+a conditional UPDATE that reports whether it happened; the functions here act on a refused move.
+
+Submits are atomic and idempotent: a retried or double-clicked submit returns what the first one stored.
+Validation errors name the field and store nothing.
+"""
+import random
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.jobs import enqueue_on_commit
+from labeling.models import (
+    OPEN_PROMPT_STATES, PROMPT_STATES, REPORT_REASONS, TASK_STATES, UNFINISHED_TASK_STATES, Candidate,
+    CandidateRating, Demonstration, Prompt, PromptKind, PromptSource, PromptState, Ranking, SkipReason, Task,
+    TaskKind, TaskState, lease_duration,
+)
+from labeling.validation import validate_candidates, validate_messages, validate_ratings, validate_text
+
+GENERATE_CANDIDATES = "worker.generate_candidates"
+
+
+class LeaseError(Exception):
+    """A submit or skip on a lease that is not (or no longer) the caller's."""
+
+
+class TaskNotFound(LeaseError):
+    """No such task among the caller's: another labeler's task is answered as if it did not exist."""
+
+
+# --- Prompts ---------------------------------------------------------------------------------
+
+def move_prompt(prompt, new_state):
+    """The one place a prompt changes state, with what arriving in the new state sets off.
+
+    Returns False when another process moved the prompt first (nothing is set off then)."""
+    if not PROMPT_STATES.move(prompt, new_state, updated_at=timezone.now()):
+        return False
+    if new_state == PromptState.AWAITING_DEMONSTRATION:
+        Task.objects.open_slots(prompt, TaskKind.WRITE_DEMONSTRATION, 1)
+    elif new_state == PromptState.AWAITING_CANDIDATES:
+        enqueue_on_commit(GENERATE_CANDIDATES, [prompt.pk])
+    elif new_state == PromptState.READY:
+        Task.objects.open_slots(prompt, TaskKind.RANK, prompt.project.overlap)
+    elif new_state == PromptState.REPORTED:
+        # Nobody gets a reported prompt again; unsubmitted slots close.
+        TASK_STATES.move_all(Task.objects.filter(prompt=prompt), UNFINISHED_TASK_STATES, TaskState.WITHDRAWN)
+    return True
+
+
+def start_prompt(prompt, *, has_candidates=None, has_demonstration=False):
+    """Move a freshly created prompt into the pipeline, based on what it already has."""
+    if has_candidates is None:
+        has_candidates = prompt.candidates.exists()
+    if has_candidates:
+        return move_prompt(prompt, PromptState.READY)
+    if prompt.project.demonstrations_enabled and not has_demonstration:
+        return move_prompt(prompt, PromptState.AWAITING_DEMONSTRATION)
+    return move_prompt(prompt, PromptState.AWAITING_CANDIDATES)
+
+
+def add_candidates(prompt, texts, *, model_name="", model_revision="", sampling=None, seed=None, source="model"):
+    """Store this prompt's full set of K candidates and, if it was waiting for them, make it ready to rank.
+
+    Exactly once: the (prompt, index) unique constraint rejects a second set, so a redelivered
+    generation task can never add more candidates to a prompt."""
+    validate_candidates(texts, prompt.project.k)
+    Candidate.objects.bulk_create([
+        Candidate(prompt=prompt, index=i, text=text, source=source, model_name=model_name,
+                  model_revision=model_revision, sampling=sampling or {}, seed=seed)
+        for i, text in enumerate(texts)
+    ])
+    if prompt.state == PromptState.AWAITING_CANDIDATES:
+        move_prompt(prompt, PromptState.READY)
+
+
+def create_prompt(project, *, messages, candidates=(), model_name="", source=PromptSource.IMPORTED, **fields):
+    """A new prompt (validated), its candidates if it comes with them, started in the pipeline."""
+    validate_messages(messages)
+    prompt = Prompt.objects.create(project=project, messages=messages, source=source, **fields)
+    if candidates:
+        add_candidates(prompt, list(candidates), model_name=model_name or "imported", source="imported")
+    start_prompt(prompt, has_candidates=bool(candidates))
+    return prompt
+
+
+def retry_generation(prompt):
+    """After the admin fixed what made generation fail (a model path, say), queue the prompt again."""
+    if prompt.state != PromptState.AWAITING_CANDIDATES or prompt.candidates.exists():
+        return False
+    Prompt.objects.filter(pk=prompt.pk).update(generation_error="", updated_at=timezone.now())
+    prompt.generation_error = ""
+    enqueue_on_commit(GENERATE_CANDIDATES, [prompt.pk])
+    return True
+
+
+# --- Imports of ranked data -------------------------------------------------------------------
+
+# Prompts created per batch of INSERTs: a few statements per thousand prompts instead of a dozen per prompt.
+STORE_BATCH = 1_000
+
+
+def import_ranked_prompts(project, items, labeler_for):
+    """Create prompts with their candidates and rankings as if labelers had ranked them here.
+
+    `items` were checked line by line (exports.importing.parse: exactly K candidates, valid dense tiers,
+    Likert and flags) and carry `.prompt` (a labeling.importing.PromptRow), `.source`, `.candidates`
+    ({index: Candidate field values}) and `.rankings` (`.labeler` pseudonym, `.order`, `.ratings`, ...);
+    `labeler_for(pseudonym)` gives the user a ranking is stored under.
+
+    Imported rankings are history, so each prompt is created in the state they put it in rather than
+    moved one state at a time (thousands of prompts would take thousands of round trips): the rankings
+    fill the prompt's `overlap` rank slots as submitted tasks, a prompt whose slots are all filled is
+    done, and one with slots left is ready, its open slots waiting for labelers here. Those are the
+    states move_prompt would reach: NEW -> READY (-> DONE once every slot is submitted)."""
+    for start in range(0, len(items), STORE_BATCH):
+        batch = items[start:start + STORE_BATCH]
+        prompts = Prompt.objects.bulk_create([
+            Prompt(project=project, messages=item.prompt.messages, kind=item.prompt.kind,
+                   use_case=item.prompt.use_case, external_id=item.prompt.external_id, source=item.source,
+                   state=PromptState.DONE if len(item.rankings) >= project.overlap else PromptState.READY)
+            for item in batch])
+        candidates = Candidate.objects.bulk_create([
+            Candidate(prompt=prompt, **values)
+            for prompt, item in zip(prompts, batch) for _, values in sorted(item.candidates.items())])
+        by_index = {(c.prompt_id, c.index): c for c in candidates}
+        tasks, rankings, imported_rankings = [], [], []
+        for prompt, item in zip(prompts, batch):
+            for imported in item.rankings:
+                labeler = labeler_for(imported.labeler)
+                order = [by_index[prompt.pk, i].pk for i in imported.order]
+                tasks.append(Task(project=project, prompt=prompt, kind=TaskKind.RANK, labeler=labeler,
+                                  state=TaskState.SUBMITTED, display_order=order, time_spent_ms=imported.time_spent_ms,
+                                  finished_at=imported.created_at or timezone.now()))
+                rankings.append(Ranking(prompt=prompt, labeler=labeler, display_order=order,
+                                        time_spent_ms=imported.time_spent_ms))
+                imported_rankings.append(imported)
+            tasks += [Task(project=project, prompt=prompt, kind=TaskKind.RANK)
+                      for _ in range(project.overlap - len(item.rankings))]
+        Task.objects.bulk_create(tasks)
+        submitted = [task for task in tasks if task.state == TaskState.SUBMITTED]
+        for ranking, task in zip(rankings, submitted):
+            ranking.task = task
+        Ranking.objects.bulk_create(rankings)
+        dated = []
+        for ranking, imported in zip(rankings, imported_rankings):
+            if imported.created_at:
+                ranking.created_at = imported.created_at
+                dated.append(ranking)
+        # created_at is auto_now_add, which INSERT overrides; the source's time is kept so that date
+        # filters mean the same in this project.
+        Ranking.objects.bulk_update(dated, ["created_at"], batch_size=STORE_BATCH)
+        CandidateRating.objects.bulk_create([
+            CandidateRating(ranking=ranking, candidate=by_index[ranking.prompt_id, r["candidate"]], tier=r["tier"],
+                            likert=r["likert"], flags=r["flags"])
+            for ranking, imported in zip(rankings, imported_rankings) for r in imported.ratings])
+
+
+# --- The queue -------------------------------------------------------------------------------
+
+def lease_next(labeler, project, kind):
+    """Give `labeler` the next task of `kind`, or None when the pool is empty.
+
+    A labeler holding an unexpired lease gets it back (a reload keeps the task and its draft)."""
+    if kind not in project.enabled_kinds:
+        return None
+    held = Task.objects.held_lease(labeler, project, kind)
+    if held and not held.is_expired:
+        return held
+    try:
+        # One transaction, so the whole lease costs one commit (a WAL flush) on PostgreSQL.
+        with transaction.atomic():
+            if held:
+                _release_expired_lease(held)
+            if kind == TaskKind.WRITE_PROMPT:
+                return _lease_prompt_writing(labeler, project)
+            task_id = Task.objects.claim_slot(labeler, project, kind)
+            if task_id is None:
+                return None
+            task = Task.objects.with_payload().get(pk=task_id)
+            if kind == TaskKind.RANK:
+                task.assign_display_order()
+            return task
+    except IntegrityError:
+        # The same labeler asked twice at once: one_lease_per_labeler_and_kind stopped the second
+        # request, and the first one's lease is theirs.
+        return Task.objects.with_payload().filter(labeler=labeler, project=project, kind=kind,
+                                                  state=TaskState.LEASED, expires_at__gt=timezone.now()).first()
+
+
+def _release_expired_lease(task):
+    """Put an expired lease back in the pool (a write-prompt lease has no slot to return: it is withdrawn)."""
+    if task.kind == TaskKind.WRITE_PROMPT:
+        TASK_STATES.move(task, TaskState.WITHDRAWN)
+    else:
+        TASK_STATES.move(task, TaskState.OPEN, labeler=None, leased_at=None, expires_at=None)
+
+
+def _lease_prompt_writing(labeler, project):
+    now = timezone.now()
+    use_case = random.choice(project.use_cases) if project.use_cases else ""
+    return Task.objects.create(project=project, kind=TaskKind.WRITE_PROMPT, state=TaskState.LEASED,
+                               labeler=labeler, leased_at=now, expires_at=now + lease_duration(), use_case=use_case)
+
+
+def _lock_task(task_id, labeler, kind=None):
+    """Re-read the caller's task under a row lock and check they may finish it now.
+
+    A task this labeler already finished is returned as is, so that a retried submit can answer with
+    the stored result instead of storing it twice."""
+    task = (Task.objects.select_for_update(of=("self",)).select_related("prompt", "project")
+            .filter(pk=task_id, labeler=labeler).first())
+    if task is None:
+        raise TaskNotFound("no such task of yours")
+    if kind is not None and task.kind != kind:
+        raise LeaseError(f"this task is a {task.get_kind_display().lower()} task")
+    if task.state in (TaskState.SUBMITTED, TaskState.SKIPPED):
+        return task
+    if task.state != TaskState.LEASED:
+        raise LeaseError(f"this task is {task.state}")
+    if task.is_expired:
+        raise LeaseError("your lease on this task has expired; get the next task")
+    return task
+
+
+def _finish(task, new_state, **fields):
+    if not TASK_STATES.move(task, new_state, finished_at=timezone.now(), **fields):
+        # The lock in _lock_task holds the row, so only a bug elsewhere gets here.
+        raise LeaseError(f"task {task.pk} changed state while it was being submitted")
+
+
+# --- Submits ---------------------------------------------------------------------------------
+
+@transaction.atomic
+def submit_prompt(task_id, labeler, *, messages, kind=PromptKind.PLAIN, few_shot=None, time_spent_ms=0):
+    task = _lock_task(task_id, labeler, TaskKind.WRITE_PROMPT)
+    if task.state == TaskState.SUBMITTED:
+        return task.written_prompt
+    prompt = create_prompt(task.project, messages=messages, kind=kind, few_shot=few_shot, use_case=task.use_case,
+                           source=PromptSource.LABELER, author=labeler)
+    _finish(task, TaskState.SUBMITTED, written_prompt=prompt, time_spent_ms=time_spent_ms)
+    return prompt
+
+
+@transaction.atomic
+def submit_demonstration(task_id, labeler, *, text, time_spent_ms=0):
+    task = _lock_task(task_id, labeler, TaskKind.WRITE_DEMONSTRATION)
+    if task.state == TaskState.SUBMITTED:
+        return task.demonstration
+    validate_text("text", text)
+    demonstration = Demonstration.objects.create(prompt=task.prompt, author=labeler, task=task, text=text,
+                                                 time_spent_ms=time_spent_ms)
+    _finish(task, TaskState.SUBMITTED, time_spent_ms=time_spent_ms)
+    prompt = Prompt.objects.select_for_update().select_related("project").get(pk=task.prompt_id)
+    if prompt.state == PromptState.AWAITING_DEMONSTRATION:
+        move_prompt(prompt, PromptState.AWAITING_CANDIDATES)
+    return demonstration
+
+
+@transaction.atomic
+def submit_ranking(task_id, labeler, *, ratings, time_spent_ms=0):
+    """`ratings`: one dict per candidate with `candidate` (id), `tier` (1 = best, ties share a tier),
+    `likert` (1-7) and `flags` (names from FLAGS)."""
+    task = _lock_task(task_id, labeler, TaskKind.RANK)
+    if task.state == TaskState.SUBMITTED:
+        return task.ranking
+    candidate_ids = task.display_order or list(task.prompt.candidates.values_list("id", flat=True))
+    tiers = validate_ratings(ratings, candidate_ids)
+    ranking = Ranking.objects.create(prompt_id=task.prompt_id, labeler=labeler, task=task,
+                                     display_order=candidate_ids, time_spent_ms=time_spent_ms)
+    CandidateRating.objects.bulk_create([
+        CandidateRating(ranking=ranking, candidate_id=r["candidate"], tier=tiers[r["candidate"]],
+                        likert=r["likert"], flags=sorted(set(r.get("flags") or [])))
+        for r in ratings
+    ])
+    _finish(task, TaskState.SUBMITTED, time_spent_ms=time_spent_ms)
+    # The last of a prompt's rank slots finishes it. The prompt's row lock orders concurrent last submits.
+    prompt = Prompt.objects.select_for_update().select_related("project").get(pk=task.prompt_id)
+    still_open = Task.objects.filter(prompt=prompt, kind=TaskKind.RANK, state__in=UNFINISHED_TASK_STATES).exists()
+    if not still_open and prompt.state == PromptState.READY:
+        move_prompt(prompt, PromptState.DONE)
+    return ranking
+
+
+@transaction.atomic
+def skip_task(task_id, labeler, *, reason, note=""):
+    """Give the slot back under a new row (the skipping labeler keeps the old one, so they never get
+    this prompt again in this kind), and take the prompt out of the queue if enough labelers report it."""
+    task = _lock_task(task_id, labeler)
+    if task.state == TaskState.SKIPPED:
+        return task
+    if task.state == TaskState.SUBMITTED:
+        raise LeaseError("this task was already submitted")
+    if reason not in SkipReason.values:
+        raise ValidationError({"reason": f"must be one of {', '.join(SkipReason.values)}"})
+    validate_text("note", note, allow_empty=True)
+    _finish(task, TaskState.SKIPPED, skip_reason=reason, skip_note=note)
+    if task.prompt_id is None:
+        return task
+    prompt = Prompt.objects.select_for_update().select_related("project").get(pk=task.prompt_id)
+    if prompt.state not in OPEN_PROMPT_STATES:
+        return task
+    reports = Task.objects.filter(prompt=prompt, state=TaskState.SKIPPED, skip_reason__in=REPORT_REASONS).count()
+    if reports >= task.project.report_threshold:
+        move_prompt(prompt, PromptState.REPORTED)
+    else:
+        Task.objects.open_slots(prompt, task.kind, 1)
+    return task
