@@ -14,7 +14,7 @@ import orjson
 import pyarrow as pa
 from django.conf import settings
 
-from labeling.models import conversation_to_text
+from rankdata.text import conversation_text
 
 # A placeholder user made by an import carries the pseudonym it had in the source; see exports.importing.
 EXTERNAL_LABELER_PREFIX = "ext:"
@@ -72,7 +72,7 @@ class Prompts:
             for prompt_id, messages in conn.execute(
                     "SELECT id, messages::text FROM labeling_prompt WHERE id = ANY(%s)", [missing]):
                 messages = orjson.loads(messages)
-                text = conversation_to_text(messages)
+                text = conversation_text(messages)
                 self.by_id[prompt_id] = PromptInfo(messages, text, split_of(text, self.seed, self.shares))
         return self.by_id
 

@@ -3,6 +3,8 @@ workflow) checks against. Each error names the field and the reason."""
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from rankdata.comparisons import dense_tiers
+
 MIN_K, MAX_K = 2, 9
 LIKERT_MIN, LIKERT_MAX = 1, 7
 ROLES = ("system", "user", "assistant")
@@ -80,8 +82,7 @@ def validate_ratings(ratings, candidate_ids):
     if missing:
         raise ValidationError({"ratings": f"the ranking leaves out candidates {sorted(missing)}"})
     # Tiers are stored dense (1, 2, ...) so that "2 = second best group" holds whatever numbers the client used.
-    distinct = sorted({r["tier"] for r in ratings})
-    return {r["candidate"]: distinct.index(r["tier"]) + 1 for r in ratings}
+    return dict(zip([r["candidate"] for r in ratings], dense_tiers([r["tier"] for r in ratings])))
 
 
 def validate_candidates(texts, k, field="candidates"):

@@ -3,7 +3,6 @@ candidates), the task queue, and rankings. State changes with side effects live 
 from labeling.models.projects import Project, TaskKind, render_guidelines
 from labeling.models.prompts import (
     OPEN_PROMPT_STATES, PROMPT_STATES, Candidate, Demonstration, Prompt, PromptKind, PromptSource, PromptState,
-    conversation_to_text,
 )
 from labeling.models.queue import (
     REPORT_REASONS, TASK_STATES, UNFINISHED_TASK_STATES, SkipReason, Task, TaskState, lease_duration,
@@ -13,5 +12,5 @@ from labeling.models.rankings import CandidateRating, Ranking
 __all__ = [
     "Candidate", "CandidateRating", "Demonstration", "OPEN_PROMPT_STATES", "PROMPT_STATES", "Project", "Prompt",
     "PromptKind", "PromptSource", "PromptState", "REPORT_REASONS", "Ranking", "SkipReason", "TASK_STATES", "Task",
-    "TaskKind", "TaskState", "UNFINISHED_TASK_STATES", "conversation_to_text", "lease_duration", "render_guidelines",
+    "TaskKind", "TaskState", "UNFINISHED_TASK_STATES", "lease_duration", "render_guidelines",
 ]

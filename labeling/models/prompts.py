@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from labeling.models.projects import Project
+from rankdata.text import conversation_text
 from labeling.transitions import StateMachine
 from labeling.validation import MAX_K
 
@@ -44,13 +45,6 @@ PROMPT_STATES = StateMachine("prompt", "state", {
 })
 
 
-def conversation_to_text(messages):
-    """A plain-text rendering of a conversation, for models and readers without a chat format."""
-    if len(messages) == 1 and messages[0]["role"] == "user":
-        return messages[0]["content"]
-    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
-
-
 class Prompt(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
     # The conversation up to the response to write or rank: [{"role": ..., "content": ...}, ...].
@@ -81,7 +75,7 @@ class Prompt(models.Model):
 
     @property
     def text(self):
-        return conversation_to_text(self.messages)
+        return conversation_text(self.messages)
 
     def record_generation_failure(self, reason):
         self.generation_error = reason[:5000]

@@ -9,6 +9,7 @@ from django.db.models import Q
 from labeling.models.prompts import Candidate, Prompt
 from labeling.models.queue import Task
 from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K
+from rankdata.comparisons import comparisons
 
 
 class Ranking(models.Model):
@@ -26,8 +27,9 @@ class Ranking(models.Model):
 
     def comparisons(self):
         """(winner candidate id, loser candidate id) for every pair in different tiers; ties give none."""
-        rated = list(self.ratings.all())
-        return [(a.candidate_id, b.candidate_id) for a in rated for b in rated if a.tier < b.tier]
+        rated = sorted(self.ratings.all(), key=lambda rating: rating.candidate_id)
+        return [(rated[winner].candidate_id, rated[loser].candidate_id)
+                for winner, loser in comparisons([rating.tier for rating in rated])]
 
 
 class CandidateRating(models.Model):
