@@ -19,6 +19,10 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     change_form_template = "admin/labeling/project/change_form.html"
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        workflow.set_rank_priorities(obj)
+
     def get_urls(self):
         return [path("<int:project_id>/import/", self.admin_site.admin_view(self.import_view),
                      name="labeling_project_import")] + super().get_urls()

@@ -38,7 +38,7 @@ class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "guidelines", "guidelines_html", "k", "overlap", "write_prompts_enabled",
-                  "demonstrations_enabled", "ranking_enabled", "use_cases", "report_threshold", "generation",
+                  "demonstrations_enabled", "ranking_enabled", "rank_order", "use_cases", "report_threshold", "generation",
                   "enabled_kinds", "created_at"]
 
     def validate_use_cases(self, value):
@@ -168,6 +168,9 @@ class ProjectViewSet(viewsets.ModelViewSet):
         if self.action in ("list", "retrieve", "next_task", "queue"):
             return [permissions.IsAuthenticated()]
         return [IsProjectAdmin()]
+
+    def perform_update(self, serializer):
+        workflow.set_rank_priorities(serializer.save())
 
     @extend_schema(request=NextTaskRequest, responses={200: TaskSerializer, 204: OpenApiResponse(description="No task")})
     @action(detail=True, methods=["post"], url_path="next")

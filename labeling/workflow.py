@@ -10,14 +10,14 @@ Validation errors name the field and store nothing.
 import random
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.jobs import enqueue_on_commit
 from labeling.models import (
     OPEN_PROMPT_STATES, PROMPT_STATES, REPORT_REASONS, TASK_STATES, UNFINISHED_TASK_STATES, Candidate,
-    CandidateRating, Demonstration, Prompt, PromptKind, PromptSource, PromptState, Ranking, SkipReason, Task,
-    TaskKind, TaskState, lease_duration,
+    CandidateRating, Demonstration, Prompt, PromptKind, PromptSource, PromptState, RankOrder, Ranking, SkipReason,
+    Task, TaskKind, TaskState, lease_duration,
 )
 from labeling.validation import validate_candidates, validate_messages, validate_ratings, validate_text
 
@@ -61,6 +61,38 @@ def start_prompt(prompt, *, has_candidates=None, has_demonstration=False):
     if prompt.project.demonstrations_enabled and not has_demonstration:
         return move_prompt(prompt, PromptState.AWAITING_DEMONSTRATION)
     return move_prompt(prompt, PromptState.AWAITING_CANDIDATES)
+
+
+def set_rank_priorities(project):
+    """Order the project's unfinished rank slots as its `rank_order` says; returns how many were set.
+
+    Uncertainty order: a slot's priority is the smallest reward margin between two of its prompt's
+    candidates under the current scores (Candidate.reward), so the prompts the reward model can least tell
+    apart are ranked first. A prompt whose candidates are not all scored keeps 0 and comes first too: the
+    reward model knows nothing of it yet. Arrival order puts every slot back to 0. One UPDATE, after each
+    rescoring (rewards.score_candidates) and whenever the admin changes the order."""
+    unfinished = Task.objects.filter(project=project, kind=TaskKind.RANK, state__in=UNFINISHED_TASK_STATES)
+    if project.rank_order != RankOrder.UNCERTAINTY:
+        return unfinished.exclude(priority=0).update(priority=0)
+    tasks, candidates, prompts = Task._meta.db_table, Candidate._meta.db_table, Prompt._meta.db_table
+    sql = f"""
+        UPDATE {tasks} task SET priority = COALESCE(margin.smallest, 0)
+        FROM (
+            SELECT prompt_id, CASE WHEN COUNT(*) = COUNT(reward) THEN MIN(gap) END AS smallest
+            FROM (
+                SELECT candidate.prompt_id, candidate.reward,
+                       candidate.reward - LAG(candidate.reward) OVER (
+                           PARTITION BY candidate.prompt_id ORDER BY candidate.reward) AS gap
+                FROM {candidates} candidate JOIN {prompts} prompt ON prompt.id = candidate.prompt_id
+                WHERE prompt.project_id = %s
+            ) gaps GROUP BY prompt_id
+        ) margin
+        WHERE task.prompt_id = margin.prompt_id AND task.project_id = %s AND task.kind = %s
+          AND task.state = ANY(%s)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.pk, project.pk, TaskKind.RANK, list(UNFINISHED_TASK_STATES)])
+        return cursor.rowcount
 
 
 def add_candidates(prompt, texts, *, model_name="", model_revision="", sampling=None, seed=None, source="model"):
@@ -308,5 +340,5 @@ def skip_task(task_id, labeler, *, reason, note=""):
     if reports >= task.project.report_threshold:
         move_prompt(prompt, PromptState.REPORTED)
     else:
-        Task.objects.open_slots(prompt, task.kind, 1)
+        Task.objects.open_slots(prompt, task.kind, 1, priority=task.priority)
     return task

@@ -163,7 +163,9 @@ def _duel(result, challenged, validation):
 
 
 def score_candidates(reward_model, batch_size=64, chunk_size=512):
-    """Store `reward_model`'s reward on every candidate of its project; returns how many were scored."""
+    """Store `reward_model`'s reward on every candidate of its project, then reorder its rank slots if it
+    ranks by uncertainty; returns how many were scored."""
+    from labeling import workflow
     from labeling.models import Candidate
 
     model, tokenizer, _ = load_checkpoint(reward_model.checkpoint_path)
@@ -177,6 +179,7 @@ def score_candidates(reward_model, batch_size=64, chunk_size=512):
             chunk = []
     if chunk:
         scored += _score_chunk(model, tokenizer, chunk, batch_size)
+    workflow.set_rank_priorities(reward_model.project)
     return scored
 
 

@@ -1,6 +1,6 @@
 """The labeling data model, one module per concept: projects, prompts (with demonstrations and
 candidates), the task queue, and rankings. State changes with side effects live in labeling.workflow."""
-from labeling.models.projects import Project, TaskKind, render_guidelines
+from labeling.models.projects import Project, RankOrder, TaskKind, render_guidelines
 from labeling.models.prompts import (
     OPEN_PROMPT_STATES, PROMPT_STATES, Candidate, Demonstration, Prompt, PromptKind, PromptSource, PromptState,
 )
@@ -11,6 +11,6 @@ from labeling.models.rankings import CandidateRating, Ranking
 
 __all__ = [
     "Candidate", "CandidateRating", "Demonstration", "OPEN_PROMPT_STATES", "PROMPT_STATES", "Project", "Prompt",
-    "PromptKind", "PromptSource", "PromptState", "REPORT_REASONS", "Ranking", "SkipReason", "TASK_STATES", "Task",
+    "PromptKind", "PromptSource", "PromptState", "REPORT_REASONS", "RankOrder", "Ranking", "SkipReason", "TASK_STATES", "Task",
     "TaskKind", "TaskState", "UNFINISHED_TASK_STATES", "lease_duration", "render_guidelines",
 ]

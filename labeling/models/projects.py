@@ -23,6 +23,11 @@ class TaskKind(models.TextChoices):
     RANK = "rank", "Rank responses"
 
 
+class RankOrder(models.TextChoices):
+    ARRIVAL = "arrival", "Arrival order"
+    UNCERTAINTY = "uncertainty", "Reward model's uncertainty first"
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
     guidelines = models.TextField(blank=True, help_text="Markdown, shown beside every task.")
@@ -51,6 +56,11 @@ class Project(models.Model):
         default=dict, blank=True,
         help_text="Generator settings: backend, model (path or hub id), revision, temperature, top_p, "
         "max_new_tokens, seed, stop. Empty means the offline default model.",
+    )
+    rank_order = models.CharField(
+        max_length=16, choices=RankOrder.choices, default=RankOrder.ARRIVAL,
+        help_text="Which prompts labelers rank first: in arrival order, or those whose candidates the current "
+        "reward model scores closest together (smallest margin) first.",
     )
     retrain_after_comparisons = models.PositiveIntegerField(
         default=1000,

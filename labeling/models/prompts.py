@@ -100,6 +100,9 @@ class Candidate(models.Model):
     index = models.PositiveSmallIntegerField(help_text="Position in the generated set (not the display order).")
     text = models.TextField()
     source = models.CharField(max_length=16, default="model", help_text="model or imported")
+    # The name of the project generator that wrote it (Project.generation "generators"); never shown to
+    # labelers, who must not learn which model wrote what.
+    generator = models.CharField(max_length=100, blank=True, db_index=True)
     model_name = models.CharField(max_length=300, blank=True)
     model_revision = models.CharField(max_length=200, blank=True)
     sampling = models.JSONField(default=dict, blank=True)

@@ -53,8 +53,9 @@ def lease_duration():
 
 
 class TaskQuerySet(models.QuerySet):
-    def open_slots(self, prompt, kind, count):
-        return self.bulk_create([Task(project_id=prompt.project_id, prompt=prompt, kind=kind) for _ in range(count)])
+    def open_slots(self, prompt, kind, count, priority=0.0):
+        return self.bulk_create([Task(project_id=prompt.project_id, prompt=prompt, kind=kind, priority=priority)
+                                 for _ in range(count)])
 
     def with_payload(self):
         """What the labeler's page shows: the prompt, its candidates and the project, in two queries."""
@@ -66,11 +67,15 @@ class TaskQuerySet(models.QuerySet):
                                           state=TaskState.LEASED).first()
 
     def claim_slot(self, labeler, project, kind):
-        """Lease the oldest available slot to `labeler` in one statement; its id, or None.
+        """Lease the first available slot to `labeler` in one statement; its id, or None.
+
+        First means lowest `priority`, then oldest: priority is 0 unless the project orders ranking by
+        the reward model's uncertainty (labeling.workflow.set_rank_priorities), so by default the queue
+        is arrival order.
 
         `FOR UPDATE SKIP LOCKED` lets concurrent callers each take a different row without waiting on
         each other, and the partial index on unfinished slots keeps the scan independent of how many
-        tasks were ever done. The NOT EXISTS keeps a labeler from ever holding two slots of one prompt
+        tasks were ever done (it is ordered by priority then id, so the ORDER BY reads it in order). The NOT EXISTS keeps a labeler from ever holding two slots of one prompt
         in one kind; the one_labeler_per_prompt_and_kind constraint backs it up. Moves OPEN -> LEASED, or
         LEASED -> LEASED for an expired lease, as TASK_STATES allows."""
         now = timezone.now()
@@ -86,7 +91,7 @@ class TaskQuerySet(models.QuerySet):
                       SELECT 1 FROM {table} mine
                       WHERE mine.prompt_id = slot.prompt_id AND mine.kind = slot.kind
                         AND mine.labeler_id = %s AND mine.id <> slot.id)
-                ORDER BY slot.id
+                ORDER BY slot.priority, slot.id
                 LIMIT 1
                 {lock}
             )
@@ -123,6 +128,9 @@ class Task(models.Model):
     written_prompt = models.OneToOneField(Prompt, null=True, blank=True, on_delete=models.SET_NULL,
                                           related_name="writing_task")
     time_spent_ms = models.PositiveIntegerField(default=0)
+    # Lower is served first. Rank slots of a project ordered by uncertainty get the RM's smallest score
+    # margin among the prompt's candidates; everything else keeps 0 (arrival order).
+    priority = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TaskQuerySet.as_manager()
@@ -130,7 +138,7 @@ class Task(models.Model):
     class Meta:
         indexes = [
             # The queue: only unfinished slots are indexed, so claiming stays fast however many are done.
-            models.Index(fields=["project", "kind", "id"], name="task_pool",
+            models.Index(fields=["project", "kind", "priority", "id"], name="task_pool",
                          condition=Q(state__in=["open", "leased"])),
             models.Index(fields=["labeler", "state", "finished_at"], name="task_labeler_history"),
         ]
