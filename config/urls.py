@@ -11,6 +11,7 @@ router = DefaultRouter()
 router.register("projects", api.ProjectViewSet, basename="project")
 router.register("tasks", api.TaskViewSet, basename="task")
 router.register("me", api.MeViewSet, basename="me")
+router.register("reviews", api.ReviewViewSet, basename="review")
 router.register("exports", exports_api.ExportJobViewSet, basename="export")
 
 urlpatterns = [

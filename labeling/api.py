@@ -10,7 +10,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from labeling import importing, workflow
-from labeling.models import Project, PromptKind, SkipReason, Task, TaskKind, TaskState
+from labeling.models import Project, PromptKind, Ranking, ReviewStatus, SkipReason, Task, TaskKind, TaskState
+from labeling.roles import REVIEW_PERMISSION
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
 from labeling.stats import labeler_stats, project_progress, queue_counts
 
@@ -20,6 +21,13 @@ class IsProjectAdmin(permissions.BasePermission):
 
     def has_permission(self, request, view):
         return request.user.is_authenticated and request.user.has_perm("labeling.manage_project")
+
+
+class IsReviewer(permissions.BasePermission):
+    message = "Only reviewers can do this."
+
+    def has_permission(self, request, view):
+        return request.user.is_authenticated and request.user.has_perm(REVIEW_PERMISSION)
 
 
 def as_drf_error(exc):
@@ -39,7 +47,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = ["id", "name", "guidelines", "guidelines_html", "k", "overlap", "write_prompts_enabled",
                   "demonstrations_enabled", "ranking_enabled", "rank_order", "use_cases", "report_threshold", "generation",
-                  "enabled_kinds", "created_at"]
+                  "review_rate", "min_validation_comparisons", "enabled_kinds", "created_at"]
 
     def validate_use_cases(self, value):
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -152,6 +160,64 @@ class SubmitResult(serializers.Serializer):
 
 class RankingSubmitResult(SubmitResult):
     next = TaskSerializer(allow_null=True, help_text="The labeler's next ranking task, or null when none is left.")
+
+
+class OwnRankingSerializer(serializers.ModelSerializer):
+    """A labeler's own ranking on their history: the review's outcome and reason, never why it was queued
+    (a pending review reads as not reviewed, so a labeler cannot tell they are being watched)."""
+
+    review_status = serializers.SerializerMethodField()
+    review_reason = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Ranking
+        fields = ["id", "prompt", "task", "created_at", "review_status", "review_reason", "reviewed_at"]
+
+    def get_review_status(self, ranking) -> str:
+        if ranking.review_status == ReviewStatus.PENDING:
+            return ReviewStatus.UNREVIEWED
+        return ranking.review_status
+
+    def get_review_reason(self, ranking) -> str:
+        return ranking.review_reason if ranking.review_status in (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED) else ""
+
+
+class RatingForReviewerSerializer(serializers.Serializer):
+    candidate = serializers.IntegerField(source="candidate_id")
+    text = serializers.CharField(source="candidate.text")
+    tier = serializers.IntegerField()
+    likert = serializers.IntegerField()
+    flags = serializers.ListField(child=serializers.CharField())
+
+
+class RankingForReviewSerializer(serializers.ModelSerializer):
+    """What a reviewer sees: the prompt, the candidates in the order the labeler saw them with their tier,
+    rating and flags, and why the ranking is in the queue."""
+
+    project = serializers.IntegerField(source="prompt.project_id")
+    messages = serializers.JSONField(source="prompt.messages")
+    labeler = serializers.CharField(source="labeler.username")
+    ratings = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Ranking
+        fields = ["id", "project", "prompt", "messages", "labeler", "ratings", "time_spent_ms", "created_at",
+                  "review_status", "review_cause", "queued_for_review_at", "review_reason", "reviewed_at"]
+
+    def get_ratings(self, ranking) -> list[dict]:
+        position = {candidate: i for i, candidate in enumerate(ranking.display_order or [])}
+        ratings = sorted(ranking.ratings.all(), key=lambda r: (position.get(r.candidate_id, len(position)), r.candidate_id))
+        return RatingForReviewerSerializer(ratings, many=True).data
+
+
+class ReviewQueueRequest(serializers.Serializer):
+    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+
+
+class ReviewDecision(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["accept", "reject"])
+    reason = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False,
+                                   help_text="Required for a rejection; the labeler sees it.")
 
 
 class ImportRequest(serializers.Serializer):
@@ -281,7 +347,50 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response({"task": task.pk, "state": TaskState.SKIPPED, "stored_id": None})
 
 
+class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The review queue of a project (`?project=`): rankings waiting for a reviewer, oldest first."""
+
+    serializer_class = RankingForReviewSerializer
+    permission_classes = [IsReviewer]
+    parser_classes = [JSONParser]
+
+    def get_queryset(self):
+        return (Ranking.objects.select_related("prompt", "labeler").prefetch_related("ratings__candidate")
+                .order_by("queued_for_review_at", "id"))
+
+    @extend_schema(parameters=[ReviewQueueRequest])
+    def list(self, request):
+        query = ReviewQueueRequest(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        project = query.validated_data["project"]
+        queue = self.get_queryset().filter(prompt__project=project, review_status=ReviewStatus.PENDING)[:50]
+        return Response(self.get_serializer(queue, many=True).data)
+
+    @extend_schema(request=ReviewDecision, responses=RankingForReviewSerializer)
+    @action(detail=True, methods=["post"])
+    def decision(self, request, pk=None):
+        body = ReviewDecision(data=request.data)
+        body.is_valid(raise_exception=True)
+        if not str(pk).isdigit() or int(pk) >= 2**63:
+            raise NotFound("no such ranking waiting for review")
+        try:
+            ranking = workflow.review_ranking(int(pk), request.user, accept=body.validated_data["decision"] == "accept",
+                                              reason=body.validated_data["reason"])
+        except workflow.ReviewNotFound as exc:
+            raise NotFound(str(exc)) from None
+        except ModelValidationError as exc:
+            raise as_drf_error(exc) from None
+        return Response(self.get_serializer(self.get_queryset().get(pk=ranking.pk)).data)
+
+
 class MeViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def stats(self, request):
         return Response(labeler_stats(request.user))
+
+    @extend_schema(responses=OwnRankingSerializer(many=True))
+    @action(detail=False, methods=["get"])
+    def rankings(self, request):
+        """The caller's own rankings, newest first, with each one's review outcome and reason."""
+        own = Ranking.objects.filter(labeler=request.user).order_by("-id")[:200]
+        return Response(OwnRankingSerializer(own, many=True).data)

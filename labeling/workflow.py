@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from config.jobs import enqueue_on_commit
 from labeling.models import (
-    OPEN_PROMPT_STATES, PROMPT_STATES, REPORT_REASONS, TASK_STATES, UNFINISHED_TASK_STATES, Candidate,
-    CandidateRating, Demonstration, Prompt, PromptKind, PromptSource, PromptState, RankOrder, Ranking, SkipReason,
-    Task, TaskKind, TaskState, lease_duration,
+    OPEN_PROMPT_STATES, PROMPT_STATES, REPORT_REASONS, REVIEW_STATES, TASK_STATES, UNFINISHED_TASK_STATES,
+    Candidate, CandidateRating, Demonstration, Prompt, PromptKind, PromptSource, PromptState, RankOrder, Ranking,
+    ReviewCause, ReviewStatus, SkipReason, Task, TaskKind, TaskState, lease_duration,
 )
 from labeling.validation import validate_candidates, validate_messages, validate_ratings, validate_text
 
@@ -38,6 +38,7 @@ def move_prompt(prompt, new_state):
     """The one place a prompt changes state, with what arriving in the new state sets off.
 
     Returns False when another process moved the prompt first (nothing is set off then)."""
+    old_state = prompt.state
     if not PROMPT_STATES.move(prompt, new_state, updated_at=timezone.now()):
         return False
     if new_state == PromptState.AWAITING_DEMONSTRATION:
@@ -45,7 +46,8 @@ def move_prompt(prompt, new_state):
     elif new_state == PromptState.AWAITING_CANDIDATES:
         enqueue_on_commit(GENERATE_CANDIDATES, [prompt.pk])
     elif new_state == PromptState.READY:
-        Task.objects.open_slots(prompt, TaskKind.RANK, prompt.project.overlap)
+        # A done prompt reopens for the one slot a rejected ranking gave back; a new one opens all of its.
+        Task.objects.open_slots(prompt, TaskKind.RANK, 1 if old_state == PromptState.DONE else prompt.project.overlap)
     elif new_state == PromptState.REPORTED:
         # Nobody gets a reported prompt again; unsubmitted slots close.
         TASK_STATES.move_all(Task.objects.filter(prompt=prompt), UNFINISHED_TASK_STATES, TaskState.WITHDRAWN)
@@ -303,7 +305,8 @@ def submit_ranking(task_id, labeler, *, ratings, time_spent_ms=0):
     candidate_ids = task.display_order or list(task.prompt.candidates.values_list("id", flat=True))
     tiers = validate_ratings(ratings, candidate_ids)
     ranking = Ranking.objects.create(prompt_id=task.prompt_id, labeler=labeler, task=task,
-                                     display_order=candidate_ids, time_spent_ms=time_spent_ms)
+                                     display_order=candidate_ids, time_spent_ms=time_spent_ms,
+                                     **_review_sample(task.project))
     CandidateRating.objects.bulk_create([
         CandidateRating(ranking=ranking, candidate_id=r["candidate"], tier=tiers[r["candidate"]],
                         likert=r["likert"], flags=sorted(set(r.get("flags") or [])))
@@ -342,3 +345,64 @@ def skip_task(task_id, labeler, *, reason, note=""):
     else:
         Task.objects.open_slots(prompt, task.kind, 1, priority=task.priority)
     return task
+
+
+# --- Review ------------------------------------------------------------------------------------
+
+def _review_sample(project):
+    """The review fields of a new ranking: pending (cause: sample) for a `review_rate` share of them.
+
+    Decided in Python and written by the INSERT that stores the ranking: sampling costs submit no query."""
+    if project.review_rate and random.random() < project.review_rate:
+        return {"review_status": ReviewStatus.PENDING, "review_cause": ReviewCause.SAMPLE,
+                "queued_for_review_at": timezone.now()}
+    return {}
+
+
+def queue_for_review(rankings, cause):
+    """Put the not-yet-reviewed rankings among `rankings` (a queryset) in the review queue with `cause`
+    (a ReviewCause); a ranking already queued or reviewed keeps its state. Returns how many were queued.
+
+    Quality control calls this for every ranking of a contentious prompt and of a labeler under watch."""
+    if cause not in ReviewCause.values:
+        raise ValidationError({"cause": f"must be one of {', '.join(ReviewCause.values)}"})
+    return REVIEW_STATES.move_all(rankings, [ReviewStatus.UNREVIEWED], ReviewStatus.PENDING, review_cause=cause,
+                                  queued_for_review_at=timezone.now())
+
+
+class ReviewNotFound(Exception):
+    """No such ranking waiting for review in a project the reviewer may review."""
+
+
+@transaction.atomic
+def review_ranking(ranking_id, reviewer, *, accept, reason=""):
+    """A reviewer's decision on a pending ranking. A rejected ranking leaves training and the default
+    exports (Ranking.objects.usable_for_training), and its overlap slot goes back to the pool as a fresh
+    open rank slot, so the prompt still gets its N rankings (from another labeler: the rejected one
+    keeps their slot, and never gets the prompt again).
+
+    A rejection needs a reason; the labeler sees it with the outcome on their own history."""
+    if not isinstance(accept, bool):
+        raise ValidationError({"decision": "must be accept or reject"})
+    validate_text("reason", reason, allow_empty=accept)
+    ranking = (Ranking.objects.select_for_update(of=("self",)).select_related("prompt__project")
+               .filter(pk=ranking_id).first())
+    if ranking is None or ranking.review_status != ReviewStatus.PENDING:
+        raise ReviewNotFound("no such ranking waiting for review")
+    if ranking.labeler_id == reviewer.pk:
+        raise ValidationError({"ranking": "reviewers do not review their own rankings"})
+    decision = ReviewStatus.ACCEPTED if accept else ReviewStatus.REJECTED
+    REVIEW_STATES.move(ranking, decision, review_reason=reason.strip(), reviewed_by=reviewer,
+                       reviewed_at=timezone.now())
+    if not accept:
+        _give_slot_back(ranking.prompt)
+    return ranking
+
+
+def _give_slot_back(prompt):
+    prompt = Prompt.objects.select_for_update().select_related("project").get(pk=prompt.pk)
+    if prompt.state == PromptState.DONE:
+        move_prompt(prompt, PromptState.READY)
+    elif prompt.state == PromptState.READY:
+        Task.objects.open_slots(prompt, TaskKind.RANK, 1)
+    # A reported prompt gets no new slot: nobody ranks it any more.

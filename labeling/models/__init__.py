@@ -7,10 +7,11 @@ from labeling.models.prompts import (
 from labeling.models.queue import (
     REPORT_REASONS, TASK_STATES, UNFINISHED_TASK_STATES, SkipReason, Task, TaskState, lease_duration,
 )
-from labeling.models.rankings import CandidateRating, Ranking
+from labeling.models.rankings import REVIEW_STATES, CandidateRating, Ranking, ReviewCause, ReviewStatus
 
 __all__ = [
     "Candidate", "CandidateRating", "Demonstration", "OPEN_PROMPT_STATES", "PROMPT_STATES", "Project", "Prompt",
-    "PromptKind", "PromptSource", "PromptState", "REPORT_REASONS", "RankOrder", "Ranking", "SkipReason", "TASK_STATES", "Task",
+    "PromptKind", "PromptSource", "PromptState", "REPORT_REASONS", "REVIEW_STATES", "RankOrder", "Ranking",
+    "ReviewCause", "ReviewStatus", "SkipReason", "TASK_STATES", "Task",
     "TaskKind", "TaskState", "UNFINISHED_TASK_STATES", "lease_duration", "render_guidelines",
 ]

@@ -67,6 +67,15 @@ class Project(models.Model):
         help_text="Retrain the reward model as soon as this many new comparisons arrived since its last "
         "training run (checked every few minutes); 0 leaves retraining to the nightly schedule.",
     )
+    review_rate = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of submitted rankings sampled into the review queue (0 to 1).",
+    )
+    min_validation_comparisons = models.PositiveIntegerField(
+        default=100,
+        help_text="A new reward-model version is promoted automatically only when its validation set holds at "
+        "least this many comparisons.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -74,6 +83,7 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(k__gte=MIN_K, k__lte=MAX_K), name="project_k_range"),
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
+            models.CheckConstraint(condition=Q(review_rate__gte=0, review_rate__lte=1), name="project_review_rate_range"),
         ]
 
     def __str__(self):

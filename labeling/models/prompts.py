@@ -40,7 +40,8 @@ PROMPT_STATES = StateMachine("prompt", "state", {
     PromptState.AWAITING_DEMONSTRATION: {PromptState.AWAITING_CANDIDATES, PromptState.REPORTED},
     PromptState.AWAITING_CANDIDATES: {PromptState.READY, PromptState.REPORTED},
     PromptState.READY: {PromptState.DONE, PromptState.REPORTED},
-    PromptState.DONE: set(),
+    # DONE -> READY: a reviewer rejected one of its rankings, and its slot goes back to the pool.
+    PromptState.DONE: {PromptState.READY},
     PromptState.REPORTED: set(),
 })
 
@@ -94,6 +95,9 @@ class Demonstration(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["prompt", "author"], name="one_demonstration_per_author")]
 
+    def __str__(self):
+        return f"Demonstration {self.pk} of prompt {self.prompt_id} by {self.author}"
+
 
 class Candidate(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="candidates")
@@ -116,3 +120,6 @@ class Candidate(models.Model):
             models.UniqueConstraint(fields=["prompt", "index"], name="one_candidate_set_per_prompt"),
             models.CheckConstraint(condition=Q(index__lt=MAX_K), name="candidate_index_below_max_k"),
         ]
+
+    def __str__(self):
+        return f"Candidate {self.index} of prompt {self.prompt_id}"

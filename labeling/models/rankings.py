@@ -1,6 +1,8 @@
-"""Rankings: one labeler's ordering of one prompt's K candidates, with ratings and flags per candidate.
+"""Rankings: one labeler's ordering of one prompt's K candidates, with ratings and flags per candidate, and
+the ranking's review.
 
-Comparisons are derived from the tiers, never stored twice."""
+Comparisons are derived from the tiers, never stored twice. A ranking's review state changes only through
+labeling.workflow, by the moves REVIEW_STATES allows."""
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -8,8 +10,45 @@ from django.db.models import Q
 
 from labeling.models.prompts import Candidate, Prompt
 from labeling.models.queue import Task
+from labeling.transitions import StateMachine
 from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K
 from rankdata.comparisons import comparisons
+
+
+class ReviewStatus(models.TextChoices):
+    UNREVIEWED = "unreviewed", "Not reviewed"
+    PENDING = "pending", "Waiting for review"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+
+
+class ReviewCause(models.TextChoices):
+    """Why a ranking is in the review queue. Reviewers and admins see it; the labeler does not."""
+    SAMPLE = "sample", "Sampled at the project's review rate"
+    CONTENTIOUS = "contentious", "Its prompt is contentious"
+    WATCHED = "watched", "Its labeler is under watch"
+
+
+REVIEW_STATES = StateMachine("ranking review", "review_status", {
+    ReviewStatus.UNREVIEWED: {ReviewStatus.PENDING},
+    ReviewStatus.PENDING: {ReviewStatus.ACCEPTED, ReviewStatus.REJECTED},
+    ReviewStatus.ACCEPTED: set(),
+    ReviewStatus.REJECTED: set(),
+})
+
+
+class RankingQuerySet(models.QuerySet):
+    def usable_for_training(self, *, accepted_only=False):
+        """THE definition of a ranking the reward model may learn from and the default exports carry:
+        not rejected by a reviewer (and, with `accepted_only`, accepted by one). Training data and
+        exports both filter through this."""
+        if accepted_only:
+            return self.filter(review_status=ReviewStatus.ACCEPTED)
+        return self.exclude(review_status=ReviewStatus.REJECTED)
+
+    def review_queue(self, project):
+        return (self.filter(prompt__project=project, review_status=ReviewStatus.PENDING)
+                .order_by("queued_for_review_at", "id"))
 
 
 class Ranking(models.Model):
@@ -21,9 +60,29 @@ class Ranking(models.Model):
     display_order = models.JSONField(help_text="Candidate ids in the order the labeler saw them.")
     time_spent_ms = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    review_status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.UNREVIEWED)
+    review_cause = models.CharField(max_length=16, choices=ReviewCause.choices, blank=True)
+    queued_for_review_at = models.DateTimeField(null=True, blank=True)
+    # Shown to the labeler with the outcome, on their own history.
+    review_reason = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="reviews")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RankingQuerySet.as_manager()
 
     class Meta:
+        permissions = [("review_ranking", "Can review rankings (accept or reject them)")]
         constraints = [models.UniqueConstraint(fields=["prompt", "labeler"], name="one_ranking_per_labeler")]
+        indexes = [
+            # The review queue: only pending rankings are indexed.
+            models.Index(fields=["queued_for_review_at", "id"], name="ranking_review_queue",
+                         condition=Q(review_status="pending")),
+            models.Index(fields=["review_status"], name="ranking_review_status"),
+        ]
+
+    def __str__(self):
+        return f"Ranking {self.pk} of prompt {self.prompt_id} by {self.labeler}"
 
     def comparisons(self):
         """(winner candidate id, loser candidate id) for every pair in different tiers; ties give none."""
@@ -45,3 +104,6 @@ class CandidateRating(models.Model):
             models.CheckConstraint(condition=Q(likert__gte=LIKERT_MIN, likert__lte=LIKERT_MAX), name="likert_range"),
             models.CheckConstraint(condition=Q(tier__gte=1, tier__lte=MAX_K), name="tier_range"),
         ]
+
+    def __str__(self):
+        return f"Tier {self.tier}, Likert {self.likert} for candidate {self.candidate_id} in ranking {self.ranking_id}"

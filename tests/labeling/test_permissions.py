@@ -16,7 +16,7 @@ LABELER_ENDPOINTS = {
     ("get", "/api/projects/"), ("get", "/api/projects/{id}/"), ("post", "/api/projects/{id}/next/"),
     ("get", "/api/projects/{id}/queue/"), ("get", "/api/tasks/"), ("get", "/api/tasks/{id}/"),
     ("post", "/api/tasks/{id}/prompt/"), ("post", "/api/tasks/{id}/demonstration/"),
-    ("post", "/api/tasks/{id}/ranking/"), ("post", "/api/tasks/{id}/skip/"), ("get", "/api/me/stats/"),
+    ("post", "/api/tasks/{id}/ranking/"), ("post", "/api/tasks/{id}/skip/"), ("get", "/api/me/stats/"), ("get", "/api/me/rankings/"),
     ("get", "/api/schema/"),
 }
 

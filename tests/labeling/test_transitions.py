@@ -5,11 +5,13 @@ import itertools
 import pytest
 
 from exports.models import EXPORT_STATES, ExportJob, ExportStatus
-from labeling.models import PROMPT_STATES, TASK_STATES, Prompt, PromptState, Task, TaskKind, TaskState
+from labeling.models import (
+    PROMPT_STATES, REVIEW_STATES, TASK_STATES, Prompt, PromptState, Ranking, ReviewStatus, Task, TaskKind, TaskState,
+)
 from labeling.transitions import InvalidTransition
 from rewards.models import RUN_STATES, RunStatus, TrainingRun
 
-P, T, R, E = PromptState, TaskState, RunStatus, ExportStatus
+P, T, R, E, V = PromptState, TaskState, RunStatus, ExportStatus, ReviewStatus
 
 # The tables written out edge by edge: a change to a machine must change this list too.
 EXPECTED = {
@@ -17,7 +19,10 @@ EXPECTED = {
         (P.NEW, P.AWAITING_DEMONSTRATION), (P.NEW, P.AWAITING_CANDIDATES), (P.NEW, P.READY), (P.NEW, P.REPORTED),
         (P.AWAITING_DEMONSTRATION, P.AWAITING_CANDIDATES), (P.AWAITING_DEMONSTRATION, P.REPORTED),
         (P.AWAITING_CANDIDATES, P.READY), (P.AWAITING_CANDIDATES, P.REPORTED),
-        (P.READY, P.DONE), (P.READY, P.REPORTED),
+        (P.READY, P.DONE), (P.READY, P.REPORTED), (P.DONE, P.READY),
+    }),
+    "ranking review": (REVIEW_STATES, {
+        (V.UNREVIEWED, V.PENDING), (V.PENDING, V.ACCEPTED), (V.PENDING, V.REJECTED),
     }),
     "task": (TASK_STATES, {
         (T.OPEN, T.LEASED), (T.OPEN, T.WITHDRAWN),
@@ -40,6 +45,9 @@ def make_row(machine_name, state, project, labeler):
         prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": "Hi"}])
         return Task.objects.create(project=project, prompt=prompt, kind=TaskKind.RANK, state=state,
                                    labeler=labeler if state != T.OPEN else None)
+    if machine_name == "ranking review":
+        prompt = Prompt.objects.create(project=project, messages=[{"role": "user", "content": "Hi"}])
+        return Ranking.objects.create(prompt=prompt, labeler=labeler, display_order=[], review_status=state)
     if machine_name == "training run":
         return TrainingRun.objects.create(project=project, status=state)
     return ExportJob.objects.create(project=project, dataset="ppo", format="jsonl", status=state,
