@@ -65,34 +65,61 @@ class MessageSerializer(serializers.Serializer):
     content = serializers.CharField(trim_whitespace=False)
 
 
+def task_payload(task):
+    """What a labeler receives for a task, and nothing more: no model names, reward scores or generator
+    settings (they would bias or leak), and the project's guidelines only by version (the page fetches
+    them once per version, by ETag). Built as a plain dict because every next-task and submit response
+    carries one, and a nested ModelSerializer cost more than the rest of the request's Python."""
+    prompt = task.prompt
+    candidates = []
+    if task.kind == TaskKind.RANK:
+        by_id = {candidate.id: candidate for candidate in prompt.candidates.all()}
+        candidates = [{"id": i, "text": by_id[i].text} for i in task.display_order or by_id if i in by_id]
+    return {
+        "id": task.pk, "kind": task.kind, "state": task.state, "project_id": task.project_id,
+        "guidelines_version": task.project.guidelines_version,
+        "prompt": None if prompt is None else {
+            "id": prompt.pk, "messages": prompt.messages, "kind": prompt.kind, "use_case": prompt.use_case},
+        "candidates": candidates, "use_case": task.use_case, "leased_at": task.leased_at,
+        "expires_at": task.expires_at, "finished_at": task.finished_at, "skip_reason": task.skip_reason,
+    }
+
+
+class PromptForLabelerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    messages = MessageSerializer(many=True)
+    kind = serializers.ChoiceField(choices=PromptKind.choices)
+    use_case = serializers.CharField()
+
+
 class CandidateForLabelerSerializer(serializers.Serializer):
-    # Deliberately no model name and no reward score: they would bias the labeler.
     id = serializers.IntegerField()
     text = serializers.CharField()
 
 
-class TaskSerializer(serializers.ModelSerializer):
-    project = ProjectSerializer(read_only=True)
-    prompt = serializers.SerializerMethodField()
-    candidates = serializers.SerializerMethodField()
+class TaskSerializer(serializers.Serializer):
+    """The schema of `task_payload` (for the OpenAPI document); the payload itself comes from that function."""
 
-    class Meta:
-        model = Task
-        fields = ["id", "kind", "state", "project", "prompt", "candidates", "use_case", "leased_at", "expires_at",
-                  "finished_at", "skip_reason"]
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=TaskKind.choices)
+    state = serializers.ChoiceField(choices=TaskState.choices)
+    project_id = serializers.IntegerField()
+    guidelines_version = serializers.CharField(help_text="GET /api/projects/{id}/guidelines/ when it changes.")
+    prompt = PromptForLabelerSerializer(allow_null=True, help_text="Null for a write-prompt task.")
+    candidates = CandidateForLabelerSerializer(many=True, help_text="In the order to show them (rank tasks).")
+    use_case = serializers.CharField()
+    leased_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    skip_reason = serializers.CharField()
 
-    def get_prompt(self, task):
-        if task.prompt is None:
-            return None
-        return {"id": task.prompt_id, "messages": task.prompt.messages, "kind": task.prompt.kind,
-                "use_case": task.prompt.use_case}
+    def to_representation(self, task):
+        return task_payload(task)
 
-    def get_candidates(self, task):
-        if task.kind != TaskKind.RANK:
-            return []
-        by_id = {c.id: c for c in task.prompt.candidates.all()}
-        order = task.display_order or list(by_id)
-        return [CandidateForLabelerSerializer(by_id[i]).data for i in order if i in by_id]
+
+class GuidelinesSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    html = serializers.CharField(help_text="The project's guidelines, Markdown rendered and sanitized.")
 
 
 class NextTaskRequest(serializers.Serializer):
@@ -231,7 +258,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
     serializer_class = ProjectSerializer
 
     def get_permissions(self):
-        if self.action in ("list", "retrieve", "next_task", "queue"):
+        if self.action in ("list", "retrieve", "next_task", "queue", "guidelines"):
             return [permissions.IsAuthenticated()]
         return [IsProjectAdmin()]
 
@@ -247,7 +274,18 @@ class ProjectViewSet(viewsets.ModelViewSet):
         task = workflow.lease_next(request.user, project, body.validated_data["kind"])
         if task is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(TaskSerializer(task).data)
+        return Response(task_payload(task))
+
+    @extend_schema(responses={200: GuidelinesSerializer, 304: OpenApiResponse(description="Not modified")})
+    @action(detail=True, methods=["get"])
+    def guidelines(self, request, pk=None):
+        """The guidelines of one version; the version is the ETag, so a page that has them gets a 304."""
+        project = self.get_object()
+        etag = f'"{project.guidelines_version}"'
+        if etag in request.headers.get("If-None-Match", ""):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        return Response({"version": project.guidelines_version, "html": project.guidelines_html},
+                        headers={"ETag": etag})
 
     @action(detail=True, methods=["get"])
     def queue(self, request, pk=None):
@@ -334,10 +372,10 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def ranking(self, request, pk=None):
         """Store the ranking and lease the labeler's next ranking task in the same response (`next`, or
         null when none is left), so that a labeler costs one request per ranking."""
-        ranking = self._submit(request, RankingSubmission, lambda task_id, data: workflow.submit_ranking(
-            task_id, request.user, ratings=data["ratings"], time_spent_ms=data["time_spent_ms"]))
-        following = workflow.lease_next(request.user, ranking.task.project, TaskKind.RANK)
-        return Response({**self._result(ranking), "next": TaskSerializer(following).data if following else None})
+        ranking, following = self._submit(request, RankingSubmission, lambda task_id, data: (
+            workflow.submit_ranking_and_lease_next(task_id, request.user, ratings=data["ratings"],
+                                                   time_spent_ms=data["time_spent_ms"])))
+        return Response({**self._result(ranking), "next": task_payload(following) if following else None})
 
     @extend_schema(request=SkipSubmission, responses=SubmitResult)
     @action(detail=True, methods=["post"])

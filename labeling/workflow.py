@@ -210,20 +210,19 @@ def lease_next(labeler, project, kind):
         with transaction.atomic():
             if held:
                 _release_expired_lease(held)
-            if kind == TaskKind.WRITE_PROMPT:
-                return _lease_prompt_writing(labeler, project)
-            task_id = Task.objects.claim_slot(labeler, project, kind)
-            if task_id is None:
-                return None
-            task = Task.objects.with_payload().get(pk=task_id)
-            if kind == TaskKind.RANK:
-                task.assign_display_order()
-            return task
+            return _claim(labeler, project, kind)
     except IntegrityError:
         # The same labeler asked twice at once: one_lease_per_labeler_and_kind stopped the second
         # request, and the first one's lease is theirs.
         return Task.objects.with_payload().filter(labeler=labeler, project=project, kind=kind,
                                                   state=TaskState.LEASED, expires_at__gt=timezone.now()).first()
+
+
+def _claim(labeler, project, kind):
+    if kind == TaskKind.WRITE_PROMPT:
+        return _lease_prompt_writing(labeler, project)
+    task_id = Task.objects.claim_slot(labeler, project, kind)
+    return None if task_id is None else Task.objects.with_payload().get(pk=task_id)
 
 
 def _release_expired_lease(task):
@@ -299,9 +298,28 @@ def submit_demonstration(task_id, labeler, *, text, time_spent_ms=0):
 def submit_ranking(task_id, labeler, *, ratings, time_spent_ms=0):
     """`ratings`: one dict per candidate with `candidate` (id), `tier` (1 = best, ties share a tier),
     `likert` (1-7) and `flags` (names from FLAGS)."""
+    return _submit_ranking(task_id, labeler, ratings, time_spent_ms)[0]
+
+
+def submit_ranking_and_lease_next(task_id, labeler, *, ratings, time_spent_ms=0):
+    """Store the ranking and lease the labeler's next ranking task: (ranking, next task or None).
+
+    One transaction, so a labeler's whole round trip costs one commit. The next task is claimed
+    directly: the labeler held no other rank lease of this project (one per kind) — except after a
+    retried submit, whose first attempt may have leased one already; that one is given back."""
+    with transaction.atomic():
+        ranking, fresh = _submit_ranking(task_id, labeler, ratings, time_spent_ms)
+        project = ranking.task.project
+        if fresh:
+            return ranking, _claim(labeler, project, TaskKind.RANK)
+    return ranking, lease_next(labeler, project, TaskKind.RANK)
+
+
+def _submit_ranking(task_id, labeler, ratings, time_spent_ms):
+    """(ranking, True) when this call stored it, (the stored ranking, False) for a retried submit."""
     task = _lock_task(task_id, labeler, TaskKind.RANK)
     if task.state == TaskState.SUBMITTED:
-        return task.ranking
+        return task.ranking, False
     candidate_ids = task.display_order or list(task.prompt.candidates.values_list("id", flat=True))
     tiers = validate_ratings(ratings, candidate_ids)
     ranking = Ranking.objects.create(prompt_id=task.prompt_id, labeler=labeler, task=task,
@@ -318,7 +336,7 @@ def submit_ranking(task_id, labeler, *, ratings, time_spent_ms=0):
     still_open = Task.objects.filter(prompt=prompt, kind=TaskKind.RANK, state__in=UNFINISHED_TASK_STATES).exists()
     if not still_open and prompt.state == PromptState.READY:
         move_prompt(prompt, PromptState.DONE)
-    return ranking
+    return ranking, True
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 """A labeling project: its guidelines, K, overlap, the task kinds that are on, and generator settings."""
 import functools
+import hashlib
 
 import markdown
 import nh3
@@ -8,6 +9,12 @@ from django.db import models
 from django.db.models import Q
 
 from labeling.validation import MAX_K, MIN_K
+
+
+@functools.lru_cache(maxsize=64)
+def guidelines_version(text):
+    """A short fingerprint of the guidelines: pages and API clients fetch them again only when it changes."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 @functools.lru_cache(maxsize=64)
@@ -92,6 +99,10 @@ class Project(models.Model):
     @property
     def guidelines_html(self):
         return render_guidelines(self.guidelines)
+
+    @property
+    def guidelines_version(self):
+        return guidelines_version(self.guidelines)
 
     @property
     def enabled_kinds(self):

@@ -3,7 +3,6 @@
 Rank slots are created `overlap` times per ready prompt, a demonstration slot once per prompt that awaits
 one; write-prompt tasks are created on demand. A task's state changes only through labeling.workflow, by
 the moves TASK_STATES allows."""
-import random
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from labeling.models.projects import Project, TaskKind
-from labeling.models.prompts import Prompt
+from labeling.models.prompts import Candidate, Prompt
 from labeling.transitions import StateMachine
 
 
@@ -77,12 +76,19 @@ class TaskQuerySet(models.QuerySet):
         each other, and the partial index on unfinished slots keeps the scan independent of how many
         tasks were ever done (it is ordered by priority then id, so the ORDER BY reads it in order). The NOT EXISTS keeps a labeler from ever holding two slots of one prompt
         in one kind; the one_labeler_per_prompt_and_kind constraint backs it up. Moves OPEN -> LEASED, or
-        LEASED -> LEASED for an expired lease, as TASK_STATES allows."""
+        LEASED -> LEASED for an expired lease, as TASK_STATES allows.
+
+        A rank task gets its display order in the same statement: the prompt's candidate ids shuffled for
+        this labeler, so that position bias averages out over labelers (and can be measured)."""
         now = timezone.now()
-        table = Task._meta.db_table
+        table, candidates = Task._meta.db_table, Candidate._meta.db_table
         lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+        shuffle = "json_group_array" if connection.vendor == "sqlite" else "jsonb_agg"
+        display_order = (f"(SELECT {shuffle}(c.id) FROM (SELECT id FROM {candidates} WHERE prompt_id = {table}.prompt_id"
+                         f" ORDER BY random()) c)" if kind == TaskKind.RANK else "display_order")
         sql = f"""
-            UPDATE {table} SET state = %s, labeler_id = %s, leased_at = %s, expires_at = %s, lease_count = lease_count + 1
+            UPDATE {table} SET state = %s, labeler_id = %s, leased_at = %s, expires_at = %s,
+                lease_count = lease_count + 1, display_order = {display_order}
             WHERE id = (
                 SELECT slot.id FROM {table} slot
                 WHERE slot.project_id = %s AND slot.kind = %s
@@ -153,13 +159,6 @@ class Task(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} #{self.pk} ({self.state})"
-
-    def assign_display_order(self):
-        """Shuffle the candidates for this labeler: position bias averages out over labelers."""
-        ids = [candidate.id for candidate in self.prompt.candidates.all()]
-        random.shuffle(ids)
-        self.display_order = ids
-        self.save(update_fields=["display_order"])
 
     @property
     def is_expired(self):

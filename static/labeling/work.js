@@ -273,12 +273,28 @@
     root.dataset.taskId = "";
     root.dataset.state = "empty";
     guidelinesBody.replaceChildren();
+    guidelinesVersion = null;
     root.replaceChildren(h("div", { class: "nothing-left" },
       h("h2", { text: "Nothing left to do here" }),
       h("p", { text: "There are no more tasks of this kind for you right now. Thank you! Check back later." }),
       h("p", {}, h("a", { class: "button primary", href: homeUrl, text: "Back to home" }))));
     root.querySelector("a").focus();
     renderLegend(null);
+  }
+
+  // Guidelines travel once per version, not with every task: fetched when a task names a new version.
+  let guidelinesVersion = null;
+  async function showGuidelines(version) {
+    if (version === guidelinesVersion) return;
+    guidelinesVersion = version;
+    const response = await fetch(`${apiRoot}projects/${config.projectId}/guidelines/`,
+      { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) { guidelinesVersion = null; return; }
+    // Sanitized on the server (Markdown rendered, then cleaned by nh3): the only HTML the page inserts.
+    guidelinesBody.innerHTML = (await response.json()).html || "";
+    if (!guidelinesBody.textContent.trim()) {
+      guidelinesBody.replaceChildren(h("p", { class: "muted", text: "This project has no guidelines." }));
+    }
   }
 
   function renderTask(task) {
@@ -290,11 +306,7 @@
     };
     root.dataset.taskId = String(task.id);
     root.dataset.state = task.kind;
-    // Sanitized on the server (Markdown rendered, then cleaned by nh3): the only HTML the page inserts.
-    guidelinesBody.innerHTML = task.project.guidelines_html || "";
-    if (!guidelinesBody.textContent.trim()) {
-      guidelinesBody.replaceChildren(h("p", { class: "muted", text: "This project has no guidelines." }));
-    }
+    showGuidelines(task.guidelines_version);
     timer.start(draft.elapsedMs || 0);
     const render = { write_prompt: renderWritePrompt, write_demonstration: renderDemonstration, rank: renderRank };
     root.replaceChildren();

@@ -186,6 +186,45 @@ def test_task_kinds_that_are_off_give_no_task(api, project):
 def test_guidelines_are_rendered_markdown_without_scripts(api, project, ready_prompt):
     project.guidelines = "# Rules\n\n**Be kind.** <script>alert(1)</script><img src=x onerror=alert(2)>"
     project.save()
-    html = next_task(api, project).json()["project"]["guidelines_html"]
+    version = next_task(api, project).json()["guidelines_version"]
+    response = api.get(f"/api/projects/{project.pk}/guidelines/")
+    assert response.json()["version"] == version and response["ETag"] == f'"{version}"'
+    html = response.json()["html"]
     assert "<h1>Rules</h1>" in html and "<strong>Be kind.</strong>" in html
     assert "<script" not in html and "onerror" not in html
+
+
+def test_guidelines_travel_once_per_version(api, project, ready_prompt):
+    url = f"/api/projects/{project.pk}/guidelines/"
+    etag = api.get(url)["ETag"]
+    assert api.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
+    project.guidelines = "New rules"
+    project.save()
+    changed = api.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200 and changed["ETag"] != etag and "New rules" in changed.json()["html"]
+    assert next_task(api, project).json()["guidelines_version"] == changed.json()["version"]
+
+
+def test_a_task_carries_what_the_schema_says_and_nothing_of_the_project(api, project, ready_prompt):
+    from labeling.api import TaskSerializer
+
+    task = next_task(api, project).json()
+    assert set(task) == set(TaskSerializer().fields)
+    assert set(task["candidates"][0]) == {"id", "text"}
+    assert "project" not in task and "generation" not in str(task)
+
+
+def test_a_ranking_submit_answers_with_the_next_task(api, labeler, project, ready_prompt):
+    second = add_ready_prompt(project, "Second prompt")
+    task = next_task(api, project).json()
+    ratings = [{"candidate": c["id"], "tier": i + 1, "likert": 4} for i, c in enumerate(task["candidates"])]
+    answer = api.post(f"/api/tasks/{task['id']}/ranking/", {"ratings": ratings}, format="json").json()
+    assert answer["state"] == "submitted" and answer["next"]["prompt"]["id"] == second.pk
+    # The next task is leased: asking for one returns it, and a retried submit answers with it too.
+    assert next_task(api, project).json()["id"] == answer["next"]["id"]
+    again = api.post(f"/api/tasks/{task['id']}/ranking/", {"ratings": ratings}, format="json").json()
+    assert again["stored_id"] == answer["stored_id"] and again["next"]["id"] == answer["next"]["id"]
+    assert Ranking.objects.count() == 1
+    last = answer["next"]
+    ratings = [{"candidate": c["id"], "tier": 1, "likert": 4} for c in last["candidates"]]
+    assert api.post(f"/api/tasks/{last['id']}/ranking/", {"ratings": ratings}, format="json").json()["next"] is None

@@ -14,7 +14,8 @@ from tests.conftest import add_ready_prompt, client_for
 # Endpoints any logged-in user may call (their own data only); everything else is admin-only.
 LABELER_ENDPOINTS = {
     ("get", "/api/projects/"), ("get", "/api/projects/{id}/"), ("post", "/api/projects/{id}/next/"),
-    ("get", "/api/projects/{id}/queue/"), ("get", "/api/tasks/"), ("get", "/api/tasks/{id}/"),
+    ("get", "/api/projects/{id}/queue/"), ("get", "/api/projects/{id}/guidelines/"), ("get", "/api/tasks/"),
+    ("get", "/api/tasks/{id}/"),
     ("post", "/api/tasks/{id}/prompt/"), ("post", "/api/tasks/{id}/demonstration/"),
     ("post", "/api/tasks/{id}/ranking/"), ("post", "/api/tasks/{id}/skip/"), ("get", "/api/me/stats/"), ("get", "/api/me/rankings/"),
     ("get", "/api/schema/"),
