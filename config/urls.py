@@ -17,6 +17,7 @@ router.register("exports", exports_api.ExportJobViewSet, basename="export")
 urlpatterns = [
     path("", views.home, name="home"),
     path("projects/<int:project_id>/work/<str:kind>/", views.work, name="work"),
+    path("projects/<int:project_id>/models/", views.model_comparison, name="model-comparison"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -10,6 +10,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from labeling import importing, workflow
+from labeling.model_comparison import project_comparison
 from labeling.models import Project, PromptKind, Ranking, ReviewStatus, SkipReason, Task, TaskKind, TaskState
 from labeling.roles import REVIEW_PERMISSION
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
@@ -294,6 +295,13 @@ class ProjectViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def progress(self, request, pk=None):
         return Response(project_progress(self.get_object()))
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"], url_path="model-comparison")
+    def model_comparison(self, request, pk=None):
+        """Admins only: which model people prefer (win rates, Bradley–Terry leaderboards, RM agreement,
+        Likert and flag rates per model), with 95% bootstrap intervals."""
+        return Response(project_comparison(self.get_object()))
 
     @extend_schema(request={"multipart/form-data": ImportRequest}, responses={201: dict})
     @action(detail=True, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])

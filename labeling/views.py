@@ -1,10 +1,12 @@
 """Labeler pages. The work page is one template; its script talks to the REST API, so that the
 browser and the API share one code path for every submit."""
 
+from django.contrib.auth.decorators import permission_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from labeling.model_comparison import leaderboard_plot, project_comparison
 from labeling.models import Project, PromptKind, SkipReason, TaskKind
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
 from labeling.stats import labeler_stats, queue_counts
@@ -42,4 +44,14 @@ def work(request, project_id, kind):
         "kind": kind,
         "kind_label": TaskKind(kind).label,
         "config": config,
+    })
+
+
+# raise_exception: a labeler gets 403; which model wrote what is never shown to labelers.
+@permission_required("labeling.manage_project", raise_exception=True)
+def model_comparison(request, project_id):
+    project = get_object_or_404(Project, pk=project_id)
+    report = project_comparison(project)
+    return render(request, "labeling/model_comparison.html", {
+        "project": project, "report": report, "plot": leaderboard_plot(report["leaderboard"]), "flags": FLAGS,
     })
