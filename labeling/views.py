@@ -32,6 +32,8 @@ def work(request, project_id, kind):
         raise Http404("This task kind is not enabled for the project.")
     config = {
         "projectId": project.pk,
+        # Drafts in the browser are kept per user (static/labeling/drafts.js).
+        "userKey": request.user.pk,
         "kind": kind,
         "k": project.k,
         "flags": FLAGS,

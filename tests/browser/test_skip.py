@@ -15,7 +15,7 @@ def test_it_skips_with_a_reason_and_a_note_then_shows_the_next_task(signed_in, p
     page = signed_in
     start(page, project, "rank")
     first = task_id(page)
-    expect(page.locator(".conversation")).to_contain_text("first prompt")
+    expect(page.locator(".prompt-bar")).to_contain_text("first prompt")
 
     page.get_by_text("Skip or report this task").click()
     page.get_by_role("button", name="Skip this task").click()
@@ -25,7 +25,7 @@ def test_it_skips_with_a_reason_and_a_note_then_shows_the_next_task(signed_in, p
     page.get_by_role("button", name="Skip this task").click()
 
     wait_for_next_task(page, first)
-    expect(page.locator(".conversation")).to_contain_text("second prompt")
+    expect(page.locator(".prompt-bar")).to_contain_text("second prompt")
     skipped = Task.objects.get(pk=first)
     assert skipped.state == TaskState.SKIPPED and skipped.kind == TaskKind.RANK
     assert skipped.skip_reason == SkipReason.HARMFUL and skipped.skip_note == "asks for <b>weapons</b>"
