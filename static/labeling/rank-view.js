@@ -12,10 +12,10 @@ import * as R from "./ranking-state.js";
 import { h, kbd, trusted } from "./dom.js";
 
 const STRENGTH_LABELS = {
-  significantly_better: "Significantly better",
-  better: "Better",
-  slightly_better: "Slightly better",
-  negligibly_better: "Negligibly better / unsure",
+  significantly_better: ["Significantly", "Significantly better"],
+  better: ["Better", "Better"],
+  slightly_better: ["Slightly", "Slightly better"],
+  negligibly_better: ["Negligibly", "Negligibly better / unsure"],
 };
 const SCROLL_STEP = 80;
 
@@ -94,7 +94,7 @@ export function renderRank(task, ctx) {
     h("button", { type: "button", class: "button small", "data-go": "1", "aria-label": "Next response", text: "›" }));
   const ranking = h("section", { class: "ranking", "aria-label": "Your ranking" });
   const note = h("p", { class: "step-note", "aria-live": "polite" });
-  form.append(prompt, columns, pager, ranking, note, errorBox());
+  form.append(prompt, columns, pager, ranking, errorBox());
   root.append(form);
 
   const letter = (id) => R.letterOf(state, id);
@@ -127,13 +127,13 @@ export function renderRank(task, ctx) {
         flagKeys[name] ? kbd(flagKeys[name].toUpperCase()) : null,
         h("span", { text: config.flags[name] }))));
     const flagsToggle = h("button", { type: "button", class: "button small flags-toggle", tabindex: "-1",
-      "aria-expanded": "false", onclick: () => toggleFlags(id) }, "Flags ", kbd("F"));
+      "aria-expanded": "false", "aria-label": "Flags", title: "Flags (key F)", onclick: () => toggleFlags(id) }, "⚑");
     const column = h("article", { class: "resp", tabindex: "0", "data-candidate": id, "data-index": index,
       "aria-label": `Response ${letter(id)}` },
     h("header", { class: "resp-head" },
-      h("span", { class: "letter", text: letter(id) }), likert,
+      h("span", { class: "letter", text: letter(id) }), likert, flagsToggle,
       h("span", { class: "resp-status" })),
-    h("div", { class: "flags-row" }, flagsToggle, h("span", { class: "flag-chips" }), flagList),
+    h("div", { class: "flags-row" }, h("span", { class: "flag-chips" }), flagList),
     h("div", { class: "resp-body" },
       trusted("div", { class: "md" }, candidate.html),
       h("pre", { class: "text raw", text: candidate.text })));
@@ -232,22 +232,23 @@ export function renderRank(task, ctx) {
     const pair = R.topPair(state);
     const strength = pair ? h("div", { class: "strength", role: "radiogroup", tabindex: "-1",
       "aria-label": `How much better is ${letter(pair[0])} than ${letter(pair[1])}?` },
-    h("span", { class: "strength-q", text: `${letter(pair[0])} is, compared with ${letter(pair[1])}:` }),
+    h("span", { class: "strength-q", text: `How much better is ${letter(pair[0])} than ${letter(pair[1])}?` }),
     R.STRENGTHS.map((value, i) => h("button", { type: "button", role: "radio", tabindex: "-1", "data-strength": value,
-      "aria-label": STRENGTH_LABELS[value],
+      "aria-label": STRENGTH_LABELS[value][1], title: STRENGTH_LABELS[value][1],
       "aria-checked": String(state.strength === value),
       onclick: () => { update(R.setStrength(state, value)); focusStrength(); } },
-    kbd(String(i + 1)), ` ${STRENGTH_LABELS[value]}`)),
+    kbd(String(i + 1)), ` ${STRENGTH_LABELS[value][0]}`)),
     R.strengthRequired(state) ? null : h("span", { class: "hint", text: "(optional)" })) : null;
     const actions = h("div", { class: "actions" },
       h("button", { type: "button", class: "button small", "data-action": "undo", disabled: !state.past.length,
         onclick: () => update(R.undo(state)) }, "Undo ", kbd("U")),
       h("button", { type: "button", class: "button small", "data-action": "by-ratings",
-        onclick: () => { tapMode = false; update(R.rankByRatings(state)); } }, "Rank by ratings"),
+        title: "Back to the ranking the ratings give",
+        onclick: () => { tapMode = false; update(R.rankByRatings(state)); } }, "Reset"),
       h("button", { type: "button", class: "button small", "data-action": "tap", "aria-pressed": String(tapMode),
         onclick: startTapMode }, "Tap to rank"),
       h("button", { type: "submit", class: "button primary" }, "Submit ", kbd("Enter")));
-    ranking.replaceChildren(h("h2", { class: "section-title", text: "Ranking" }), list, pool, strength, actions);
+    ranking.replaceChildren(h("h2", { class: "section-title", text: "Ranking" }), list, pool, strength, note, actions);
   }
 
   function focusRanking() {
@@ -302,8 +303,7 @@ export function renderRank(task, ctx) {
       column.querySelector(".flag-chips").textContent = state.flags[id].map((f) => config.flags[f]).join(" · ");
       column.classList.toggle("done", likert !== null);
       const tier = R.tierOf(state, id);
-      column.querySelector(".resp-status").textContent = likert === null ? "Not rated"
-        : `${likert}/${likertMax}${tier ? ` · #${tier}${R.isTied(state, id) ? " (tie)" : ""}` : ""}`;
+      column.querySelector(".resp-status").textContent = tier ? `#${tier}${R.isTied(state, id) ? " tie" : ""}` : "";
       column.classList.toggle("raw-shown", view.raw);
     }
     renderRanking();
@@ -430,7 +430,7 @@ export function renderRank(task, ctx) {
     const top = columns.getBoundingClientRect().top + window.scrollY;
     const phone = getComputedStyle(pager).display !== "none";
     // On a phone the ranking comes below the one response shown; on a wide screen everything fits one screen.
-    const below = phone ? pager.offsetHeight + 24 : ranking.offsetHeight + note.offsetHeight + 28;
+    const below = phone ? pager.offsetHeight + 24 : ranking.offsetHeight + 24;
     const height = phone ? window.innerHeight * 0.62 : window.innerHeight - top - below;
     columns.style.setProperty("--column-height", `${Math.round(Math.max(240, height))}px`);
     updatePromptToggle(prompt);

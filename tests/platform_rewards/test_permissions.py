@@ -63,4 +63,4 @@ def test_the_labeler_task_api_never_shows_rewards(project, labeler, ready_prompt
     ready_prompt.candidates.update(reward=1.5)
     task = client_for(labeler).post(f"/api/projects/{project.pk}/next/", {"kind": "rank"}, format="json").json()
     assert task["candidates"]
-    assert all(set(candidate) == {"id", "text"} for candidate in task["candidates"])
+    assert all(set(candidate) == {"id", "text", "html"} for candidate in task["candidates"])
