@@ -210,7 +210,10 @@ def test_a_task_carries_what_the_schema_says_and_nothing_of_the_project(api, pro
 
     task = next_task(api, project).json()
     assert set(task) == set(TaskSerializer().fields)
-    assert set(task["candidates"][0]) == {"id", "text"}
+    from labeling.api import CandidateForLabelerSerializer, PromptForLabelerSerializer
+
+    assert set(task["candidates"][0]) == set(CandidateForLabelerSerializer().fields) == {"id", "text", "html"}
+    assert set(task["prompt"]) == set(PromptForLabelerSerializer().fields)
     assert "project" not in task and "generation" not in str(task)
 
 
