@@ -245,7 +245,7 @@ def _lock_task(task_id, labeler, kind=None):
 
     A task this labeler already finished is returned as is, so that a retried submit can answer with
     the stored result instead of storing it twice."""
-    task = (Task.objects.select_for_update(of=("self",)).select_related("prompt", "project")
+    task = (Task.objects.select_for_update(of=("self",)).select_related("project")
             .filter(pk=task_id, labeler=labeler).first())
     if task is None:
         raise TaskNotFound("no such task of yours")
@@ -258,6 +258,12 @@ def _lock_task(task_id, labeler, kind=None):
     if task.is_expired:
         raise LeaseError("your lease on this task has expired; get the next task")
     return task
+
+
+def _lock_prompt_query():
+    # OF self: without it PostgreSQL would lock the joined project row too, and every submit in a project
+    # would wait for the one before it to commit.
+    return Prompt.objects.select_for_update(of=("self",)).select_related("project")
 
 
 def _finish(task, new_state, **fields):
@@ -285,10 +291,10 @@ def submit_demonstration(task_id, labeler, *, text, time_spent_ms=0):
     if task.state == TaskState.SUBMITTED:
         return task.demonstration
     validate_text("text", text)
-    demonstration = Demonstration.objects.create(prompt=task.prompt, author=labeler, task=task, text=text,
+    demonstration = Demonstration.objects.create(prompt_id=task.prompt_id, author=labeler, task=task, text=text,
                                                  time_spent_ms=time_spent_ms)
     _finish(task, TaskState.SUBMITTED, time_spent_ms=time_spent_ms)
-    prompt = Prompt.objects.select_for_update().select_related("project").get(pk=task.prompt_id)
+    prompt = _lock_prompt_query().get(pk=task.prompt_id)
     if prompt.state == PromptState.AWAITING_DEMONSTRATION:
         move_prompt(prompt, PromptState.AWAITING_CANDIDATES)
     return demonstration
@@ -320,7 +326,8 @@ def _submit_ranking(task_id, labeler, ratings, time_spent_ms):
     task = _lock_task(task_id, labeler, TaskKind.RANK)
     if task.state == TaskState.SUBMITTED:
         return task.ranking, False
-    candidate_ids = task.display_order or list(task.prompt.candidates.values_list("id", flat=True))
+    candidate_ids = task.display_order or list(Candidate.objects.filter(prompt_id=task.prompt_id)
+                                               .values_list("id", flat=True))
     tiers = validate_ratings(ratings, candidate_ids)
     ranking = Ranking.objects.create(prompt_id=task.prompt_id, labeler=labeler, task=task,
                                      display_order=candidate_ids, time_spent_ms=time_spent_ms,
@@ -332,7 +339,7 @@ def _submit_ranking(task_id, labeler, ratings, time_spent_ms):
     ])
     _finish(task, TaskState.SUBMITTED, time_spent_ms=time_spent_ms)
     # The last of a prompt's rank slots finishes it. The prompt's row lock orders concurrent last submits.
-    prompt = Prompt.objects.select_for_update().select_related("project").get(pk=task.prompt_id)
+    prompt = _lock_prompt_query().get(pk=task.prompt_id)
     still_open = Task.objects.filter(prompt=prompt, kind=TaskKind.RANK, state__in=UNFINISHED_TASK_STATES).exists()
     if not still_open and prompt.state == PromptState.READY:
         move_prompt(prompt, PromptState.DONE)
@@ -354,7 +361,7 @@ def skip_task(task_id, labeler, *, reason, note=""):
     _finish(task, TaskState.SKIPPED, skip_reason=reason, skip_note=note)
     if task.prompt_id is None:
         return task
-    prompt = Prompt.objects.select_for_update().select_related("project").get(pk=task.prompt_id)
+    prompt = _lock_prompt_query().get(pk=task.prompt_id)
     if prompt.state not in OPEN_PROMPT_STATES:
         return task
     reports = Task.objects.filter(prompt=prompt, state=TaskState.SKIPPED, skip_reason__in=REPORT_REASONS).count()
@@ -418,7 +425,7 @@ def review_ranking(ranking_id, reviewer, *, accept, reason=""):
 
 
 def _give_slot_back(prompt):
-    prompt = Prompt.objects.select_for_update().select_related("project").get(pk=prompt.pk)
+    prompt = _lock_prompt_query().get(pk=prompt.pk)
     if prompt.state == PromptState.DONE:
         move_prompt(prompt, PromptState.READY)
     elif prompt.state == PromptState.READY:
