@@ -230,7 +230,7 @@ class Grouped(Dataset):
             SELECT p.id, p.external_id, p.kind, p.source, p.use_case, r.labeler_id, u.username, r.display_order::text, r.time_spent_ms, r.created_at,
                    json_agg(json_build_object(
                        'id', c.id, 'index', c.index, 'text', c.text, 'source', c.source,
-                       'model_name', c.model_name, 'model_revision', c.model_revision, 'sampling', c.sampling,
+                       'generator', c.generator, 'model_name', c.model_name, 'model_revision', c.model_revision, 'sampling', c.sampling,
                        'seed', c.seed, 'reward', c.reward, 'tier', cr.tier, 'likert', cr.likert,
                        'flags', cr.flags))::text
             FROM labeling_ranking r
@@ -262,6 +262,7 @@ class Grouped(Dataset):
             "likert": [c["likert"] for c in shown],
             "flags": [c["flags"] for c in shown],
             "candidate_sources": [c["source"] for c in shown],
+            "generators": [c["generator"] for c in shown],
             "model_names": [c["model_name"] for c in shown],
             "model_revisions": [c["model_revision"] for c in shown],
             # Sampling settings differ by backend, so each is kept as a JSON object in a string.
@@ -279,8 +280,8 @@ class Grouped(Dataset):
             ("source", pa.string()), ("use_case", pa.string()), ("candidates", pa.list_(pa.string())),
             ("candidate_indexes", pa.list_(pa.int16())), ("tiers", pa.list_(pa.int16())),
             ("likert", pa.list_(pa.int16())), ("flags", pa.list_(pa.list_(pa.string()))),
-            ("candidate_sources", pa.list_(pa.string())), ("model_names", pa.list_(pa.string())),
-            ("model_revisions", pa.list_(pa.string())), ("sampling", pa.list_(pa.string())),
+            ("candidate_sources", pa.list_(pa.string())), ("generators", pa.list_(pa.string())),
+            ("model_names", pa.list_(pa.string())), ("model_revisions", pa.list_(pa.string())), ("sampling", pa.list_(pa.string())),
             ("seeds", pa.list_(pa.int64())), ("rewards", pa.list_(pa.float64())), ("labeler", pa.string()),
             ("time_spent_ms", pa.int64()), ("created_at", pa.string()),
         ])

@@ -54,7 +54,7 @@ class ProjectAdmin(admin.ModelAdmin):
 class CandidateInline(admin.TabularInline):
     model = Candidate
     extra = 0
-    fields = ["index", "text", "source", "model_name", "model_revision", "seed", "reward"]
+    fields = ["index", "text", "source", "generator", "model_name", "model_revision", "seed", "reward"]
     readonly_fields = fields
 
 
@@ -76,8 +76,8 @@ class PromptAdmin(admin.ModelAdmin):
 
 @admin.register(Candidate)
 class CandidateAdmin(admin.ModelAdmin):
-    list_display = ["id", "prompt", "index", "model_name", "reward", "created_at"]
-    list_filter = ["prompt__project", "model_name"]
+    list_display = ["id", "prompt", "index", "generator", "model_name", "reward", "created_at"]
+    list_filter = ["prompt__project", "generator", "model_name"]
     raw_id_fields = ["prompt"]
 
 

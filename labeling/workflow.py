@@ -97,16 +97,21 @@ def set_rank_priorities(project):
         return cursor.rowcount
 
 
-def add_candidates(prompt, texts, *, model_name="", model_revision="", sampling=None, seed=None, source="model"):
+def add_candidates(prompt, texts, *, origins=None, model_name="", model_revision="", sampling=None, seed=None,
+                   source="model"):
     """Store this prompt's full set of K candidates and, if it was waiting for them, make it ready to rank.
+
+    `origins` gives each candidate its own generator, model_name, model_revision, sampling and seed (a
+    project with several generators); without it they all share the keyword values.
 
     Exactly once: the (prompt, index) unique constraint rejects a second set, so a redelivered
     generation task can never add more candidates to a prompt."""
     validate_candidates(texts, prompt.project.k)
+    shared = {"model_name": model_name, "model_revision": model_revision, "sampling": sampling or {}, "seed": seed}
+    origins = origins or [shared] * len(texts)
     Candidate.objects.bulk_create([
-        Candidate(prompt=prompt, index=i, text=text, source=source, model_name=model_name,
-                  model_revision=model_revision, sampling=sampling or {}, seed=seed)
-        for i, text in enumerate(texts)
+        Candidate(prompt=prompt, index=i, text=text, source=source, **origin)
+        for i, (text, origin) in enumerate(zip(texts, origins, strict=True))
     ])
     if prompt.state == PromptState.AWAITING_CANDIDATES:
         move_prompt(prompt, PromptState.READY)

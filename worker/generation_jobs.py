@@ -20,8 +20,7 @@ from django.utils import timezone
 
 from labeling import workflow
 from labeling.models import Candidate, Project, Prompt, PromptState
-from worker.generation import (BackendRequestError, GenerationOutOfMemory, PromptTooLong, SamplingSettings,
-                               get_backend)
+from worker.generation import BackendRequestError, GenerationOutOfMemory, PromptTooLong, generator_mix, get_backend
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +76,23 @@ def release(prompt_ids, owner):
         generation_claim="", generation_claimed_until=None)
 
 
-def sampling_settings(project):
-    """The project's generator settings, with a seed drawn now if none is set, so it can be recorded."""
-    sampling = SamplingSettings.from_dict(project.generation or {})
-    if sampling.seed is None:
-        sampling = replace(sampling, seed=random.randrange(2**31))
-    return sampling
+def project_generators(project):
+    """The project's generators (worker.generation.generator_mix), each with a seed drawn now where its
+    settings set none, so that it can be recorded."""
+    return [generator if generator.sampling.seed is not None
+            else replace(generator, sampling=replace(generator.sampling, seed=random.randrange(2**31)))
+            for generator in generator_mix(project.generation, project.k)]
+
+
+def sample(loaded, prompts):
+    """Each prompt's K candidates as (text, generator, backend), every generator writing its share in turn
+    (`loaded`: (generator, backend) pairs)."""
+    written = [[] for _ in prompts]
+    for generator, backend in loaded:
+        for mine, texts in zip(written, backend.generate(prompts, generator.candidates, generator.sampling),
+                               strict=True):
+            mine.extend((text, generator, backend) for text in texts)
+    return written
 
 
 def generate_for_prompts(prompt_ids, owner):
@@ -115,8 +125,7 @@ def generate_batch(project, prompt_ids):
     Out of memory halves the chunk and tries again; a prompt too long for the model fails alone and the
     others go on."""
     try:
-        sampling = sampling_settings(project)
-        backend = get_backend(sampling)
+        loaded = [(generator, get_backend(generator.sampling)) for generator in project_generators(project)]
     except (GenerationOutOfMemory, MemoryError) as exc:
         raise GenerationFailed(prompt_ids, f"out of memory loading the model: {exc}", transient=True) from exc
     except Exception as exc:
@@ -131,7 +140,7 @@ def generate_batch(project, prompt_ids):
     while prompts:
         chunk = prompts[:chunk_size]
         try:
-            outputs = backend.generate([p.messages for p in chunk], project.k, sampling)
+            outputs = sample(loaded, [p.messages for p in chunk])
         except (GenerationOutOfMemory, MemoryError) as exc:
             if chunk_size == 1:
                 raise GenerationFailed([p.pk for p in prompts], f"out of memory even for one prompt: {exc}",
@@ -151,25 +160,27 @@ def generate_batch(project, prompt_ids):
             transient = exc.status is None or exc.status == 429 or exc.status >= 500
             raise GenerationFailed([p.pk for p in prompts], f"the generation server failed: {exc}",
                                    transient=transient) from exc
-        for prompt, texts in zip(chunk, outputs, strict=True):
-            result["stored" if store(prompt.pk, texts, backend, sampling) else "skipped"] += 1
+        for prompt, written in zip(chunk, outputs, strict=True):
+            result["stored" if store(prompt.pk, written) else "skipped"] += 1
         prompts = prompts[len(chunk):]
     return result
 
 
-def store(prompt_id, texts, backend, sampling):
-    """Store one prompt's candidates unless it got a set meanwhile; True if this call stored them."""
+def store(prompt_id, written):
+    """Store one prompt's candidates, `written` as (text, generator, backend) from `sample`, unless it got a
+    set meanwhile; True if this call stored them."""
     # A model can emit a NUL byte, which PostgreSQL text cannot hold; it carries nothing a labeler could read.
-    texts = [text.replace("\x00", "") for text in texts]
+    texts = [text.replace("\x00", "") for text, _, _ in written]
+    origins = [{"generator": generator.name, "model_name": backend.model_name, "model_revision": backend.revision,
+                "sampling": generator.sampling.to_dict(), "seed": generator.sampling.seed}
+               for _, generator, backend in written]
     with transaction.atomic():
         prompt = Prompt.objects.select_for_update().select_related("project").filter(pk=prompt_id).first()
         if prompt is None or prompt.state != PromptState.AWAITING_CANDIDATES or prompt.candidates.exists():
             return False
         try:
             with transaction.atomic():
-                workflow.add_candidates(prompt, texts, model_name=backend.model_name,
-                                        model_revision=backend.revision, sampling=sampling.to_dict(),
-                                        seed=sampling.seed)
+                workflow.add_candidates(prompt, texts, origins=origins)
         except IntegrityError:
             # A racing worker stored this prompt's set first: the work is done, by someone else.
             return False

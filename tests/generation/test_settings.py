@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from worker.generation import SamplingSettings, default_model_settings
+from worker.generation import SamplingSettings, default_model_settings, generator_mix
 from worker.generation.prompts import check_prompts, cut_at_stop
 
 
@@ -56,3 +56,33 @@ def test_malformed_prompts_are_named():
 def test_cut_at_stop_cuts_at_the_earliest_stop_string():
     assert cut_at_stop("a. b\n c", ("\n", ".")) == "a"
     assert cut_at_stop("abc", ()) == "abc"
+
+
+def test_one_settings_object_is_one_default_generator_writing_all_k():
+    (generator,) = generator_mix({"temperature": 0.5}, 4)
+    assert (generator.name, generator.candidates, generator.sampling.temperature) == ("default", 4, 0.5)
+
+
+def test_generators_without_counts_share_k_in_turn():
+    mix = generator_mix({"generators": [{"name": "a"}, {"name": "b", "temperature": 0}, {"name": "c"}]}, 4)
+    assert [(g.name, g.candidates) for g in mix] == [("a", 2), ("b", 1), ("c", 1)]
+    assert mix[1].sampling.temperature == 0
+
+
+def test_explicit_counts_must_add_up_to_k_and_a_zero_share_is_left_out():
+    mix = generator_mix({"generators": [{"name": "a", "candidates": 4}, {"name": "b", "candidates": 0}]}, 4)
+    assert [(g.name, g.candidates) for g in mix] == [("a", 4)]
+    with pytest.raises(ValueError, match="adding up to K=4"):
+        generator_mix({"generators": [{"name": "a", "candidates": 3}, {"name": "b", "candidates": 2}]}, 4)
+
+
+@pytest.mark.parametrize("generation, message", [
+    ({"generators": []}, "non-empty list"),
+    ({"generators": [{"name": "a"}, {"name": "a"}]}, "names must differ"),
+    ({"generators": [{"candidates": 4}]}, "needs a name"),
+    ({"generators": [{"name": "a"}], "temperature": 1}, "inside each generator"),
+    ({"generators": [{"name": "a", "temprature": 1}]}, "generator 'a': unknown sampling settings: temprature"),
+])
+def test_bad_mixes_name_the_problem(generation, message):
+    with pytest.raises(ValueError, match=message):
+        generator_mix(generation, 4)

