@@ -1,0 +1,218 @@
+"""Benchmark: does the human model comparison find the better model, and do its intervals hold the truth?
+
+Three generators of one project (a tiny Llama built here with save_pretrained, sampled three ways: a
+"good" one, a hotter "worse" one and a cut-short "worst" one) write the K=3 candidates of each prompt
+through the real generation job (worker.generation_jobs), one candidate each. Simulated labelers then rank
+every prompt through the real ranking API (DRF, in-process, on PostgreSQL): each ranks the three
+candidates by a Plackett-Luce draw with weights exp(strength of the candidate's generator), so that any
+two candidates are ordered as Bradley-Terry with the known TRUE_STRENGTHS says. The leaderboard is then
+read from the database by labeling.model_comparison, exactly as the admin page reads it.
+
+- order_correct: 1 when that leaderboard ranks the three generators in their true order.
+- ci_coverage: the share of the 95% bootstrap intervals (every generator, in each of --simulations
+  repeated simulations of the labelers on the same candidate sets, computed in memory by the same
+  rankdata.model_comparison code) that hold the generator's true strength (centred, as the fit is).
+
+    python bench/arena.py [--prompts 80] [--overlap 2] [--simulations 100] [--rounds 200]
+
+Prints a line per stage and, as the last line, one JSON object.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+DB_NAME = "rankwise_bench_arena"
+os.environ.update({"DATABASE_URL": f"postgres://rankwise@127.0.0.1:5432/{DB_NAME}",
+                   "DJANGO_SETTINGS_MODULE": "config.settings", "CELERY_BROKER_URL": "memory://",
+                   "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "",
+                   "RANKWISE_LOG_LEVEL": "WARNING", "PYTHONWARNINGS": "ignore"})
+
+import numpy as np  # noqa: E402
+import psycopg  # noqa: E402
+
+# Bradley-Terry strengths (log-odds) the simulated labelers judge by: good beats worse 69% of the time,
+# worse beats worst 69%, good beats worst 83%.
+TRUE_STRENGTHS = {"good": 0.8, "worse": 0.0, "worst": -0.8}
+K = 3
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def create_database():
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME} OWNER rankwise")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def tiny_model(path):
+    """A 2-layer Llama with a byte-level BPE tokenizer and a chat template: sampling is real and cheap."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(["Say hello to the world.", "Write a short poem about the sea."] * 5,
+                                  trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>", "<pad>"],
+                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    fast.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                          "{% if add_generation_prompt %}assistant:{% endif %}")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
+                         pad_token_id=fast.pad_token_id)
+    LlamaForCausalLM(config).save_pretrained(path)
+    fast.save_pretrained(path)
+    return str(path)
+
+
+def make_project(model_path, prompt_count, overlap):
+    """A project whose three generators write one candidate each, and its prompts with their candidates."""
+    from labeling import workflow
+    from labeling.models import Project, Prompt
+    from worker import generation_jobs
+
+    base = {"backend": "transformers", "model": model_path, "top_p": 1.0}
+    project = Project.objects.create(name="Arena", k=K, overlap=overlap, demonstrations_enabled=False,
+                                     write_prompts_enabled=False, generation={"generators": [
+                                         {"name": "good", **base, "temperature": 0.7, "max_new_tokens": 12},
+                                         {"name": "worse", **base, "temperature": 1.5, "max_new_tokens": 12},
+                                         {"name": "worst", **base, "temperature": 2.0, "max_new_tokens": 3},
+                                     ]})
+    for n in range(prompt_count):
+        workflow.create_prompt(project, messages=[{"role": "user", "content": f"Arena prompt {n}: say hello."}])
+    ids = list(Prompt.objects.filter(project=project).values_list("pk", flat=True))
+    started = time.perf_counter()
+    stored = 0
+    while True:
+        result = generation_jobs.generate_for_prompts(ids, owner="bench-arena")
+        stored += result["stored"]
+        if not result["stored"]:
+            break
+    log(f"generated {stored} candidate sets of K={K} in {time.perf_counter() - started:.1f} s")
+    return project
+
+
+def plackett_luce_tiers(strengths, rng):
+    """Tiers (1 = best, no ties) of one labeler's ranking: pick the best by softmax of strength, then the
+    next among the rest... Any two candidates end up ordered as Bradley-Terry with those strengths."""
+    left = list(range(len(strengths)))
+    tiers = [0] * len(strengths)
+    for tier in range(1, len(strengths) + 1):
+        weights = np.exp([strengths[i] for i in left])
+        chosen = left[rng.choice(len(left), p=weights / weights.sum())]
+        tiers[chosen] = tier
+        left.remove(chosen)
+    return tiers
+
+
+def label_through_the_api(project, labelers, rng):
+    """Every labeler takes rank tasks through the API until none is left for them; returns the rankings."""
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    from labeling.models import Candidate
+
+    generator_of = dict(Candidate.objects.filter(prompt__project=project).values_list("pk", "generator"))
+    submitted, started = 0, time.perf_counter()
+    for n in range(labelers):
+        client = APIClient()
+        client.force_login(User.objects.create_user(f"arena-labeler-{n}"))
+        while True:
+            response = client.post(f"/api/projects/{project.pk}/next/", {"kind": "rank"}, format="json")
+            if response.status_code == 204:
+                break
+            task = response.json()
+            shown = [c["id"] for c in task["candidates"]]
+            tiers = plackett_luce_tiers([TRUE_STRENGTHS[generator_of[c]] for c in shown], rng)
+            answer = client.post(f"/api/tasks/{task['id']}/ranking/", {"ratings": [
+                {"candidate": c, "tier": t, "likert": 4, "flags": []} for c, t in zip(shown, tiers)]}, format="json")
+            assert answer.status_code in (200, 201), answer.content
+            submitted += 1
+    log(f"{labelers} simulated labelers submitted {submitted} rankings through the API "
+        f"in {time.perf_counter() - started:.1f} s")
+    return submitted
+
+
+def true_order():
+    return sorted(TRUE_STRENGTHS, key=lambda model: -TRUE_STRENGTHS[model])
+
+
+def coverage(candidate_sets, simulations, rounds, rng):
+    """Re-run the labelers `simulations` times on the stored candidate sets (one set per ranking slot);
+    the share of 95% intervals (one per model per simulation) that hold the centred true strength."""
+    from rankdata.model_comparison import Rated, battles, leaderboard
+
+    mean = np.mean(list(TRUE_STRENGTHS.values()))
+    held = total = all_held = 0
+    for simulation in range(simulations):
+        rankings = [[Rated(model, tier) for model, tier in
+                     zip(models, plackett_luce_tiers([TRUE_STRENGTHS[m] for m in models], rng))]
+                    for models in candidate_sets]
+        board = leaderboard(battles(rankings), rounds=rounds, seed=simulation)["models"]
+        hits = [row["ci"][0] <= TRUE_STRENGTHS[row["model"]] - mean <= row["ci"][1] for row in board]
+        held, total, all_held = held + sum(hits), total + len(hits), all_held + all(hits)
+    return held / total, all_held / simulations
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prompts", type=int, default=80)
+    parser.add_argument("--overlap", type=int, default=2)
+    parser.add_argument("--labelers", type=int, default=4)
+    parser.add_argument("--simulations", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=200, help="bootstrap rounds per interval")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    import tempfile
+
+    create_database()
+    from labeling.model_comparison import project_comparison, project_rankings
+
+    with tempfile.TemporaryDirectory() as folder:
+        project = make_project(tiny_model(Path(folder) / "tiny-llama"), args.prompts, args.overlap)
+        rankings = label_through_the_api(project, args.labelers, rng)
+    started = time.perf_counter()
+    report = project_comparison(project, rounds=args.rounds)
+    board = [row["model"] for row in report["leaderboard"]]
+    log(f"leaderboard from {rankings} rankings in {time.perf_counter() - started:.2f} s: " + ", ".join(
+        f"{row['model']} {row['strength']:+.2f} [{row['ci'][0]:+.2f}, {row['ci'][1]:+.2f}]"
+        for row in report["leaderboard"]) + f" (true: {TRUE_STRENGTHS})")
+    started = time.perf_counter()
+    candidate_sets = [[c.model for c in ranking] for ranking in project_rankings(project)]
+    per_interval, all_three = coverage(candidate_sets, args.simulations, args.rounds, rng)
+    log(f"{args.simulations} repeated simulations on the same {len(candidate_sets)} candidate sets in "
+        f"{time.perf_counter() - started:.1f} s: {per_interval:.3f} of intervals hold the true strength, "
+        f"all three at once in {all_three:.3f} of simulations")
+    print(json.dumps({
+        "order_correct": int(board == true_order()),
+        "ci_coverage": round(per_interval, 3),
+        "ci_coverage_all_models": round(all_three, 3),
+        "rankings": rankings,
+        "true_strengths": TRUE_STRENGTHS,
+        "leaderboard": {row["model"]: [round(row["strength"], 3), [round(x, 3) for x in row["ci"]]]
+                        for row in report["leaderboard"]},
+        "simulations": args.simulations,
+        "bootstrap_rounds": args.rounds,
+    }))
+
+
+if __name__ == "__main__":
+    main()
