@@ -208,12 +208,10 @@ class OwnRankingSerializer(serializers.ModelSerializer):
         fields = ["id", "prompt", "task", "created_at", "review_status", "review_reason", "reviewed_at"]
 
     def get_review_status(self, ranking) -> str:
-        if ranking.review_status == ReviewStatus.PENDING:
-            return ReviewStatus.UNREVIEWED
-        return ranking.review_status
+        return ranking.review_as_labeler_sees_it()[0]
 
     def get_review_reason(self, ranking) -> str:
-        return ranking.review_reason if ranking.review_status in (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED) else ""
+        return ranking.review_as_labeler_sees_it()[1]
 
 
 class RatingForReviewerSerializer(serializers.Serializer):

@@ -45,3 +45,20 @@ def project_progress(project):
         "rankings_last_7_days": rankings.filter(created_at__gte=week_ago).count(),
         "labelers": rankings.values("labeler").distinct().count(),
     }
+
+
+def ranking_summary(ranking):
+    """A ranking as its labeler saw it: display letters best first, ties joined by '=' ("B > A = C > D")."""
+    letters = {candidate_id: chr(65 + i) for i, candidate_id in enumerate(ranking.display_order)}
+    tiers = {}
+    for rating in ranking.ratings.all():
+        tiers.setdefault(rating.tier, []).append(letters.get(rating.candidate_id, "?"))
+    return " > ".join(" = ".join(sorted(tiers[tier])) for tier in sorted(tiers))
+
+
+def labeler_history(user):
+    """The labeler's finished tasks, newest first, with what each needs for its history row."""
+    return (Task.objects.filter(labeler=user, state__in=[TaskState.SUBMITTED, TaskState.SKIPPED])
+            .select_related("project", "prompt", "written_prompt", "demonstration", "ranking")
+            .prefetch_related("ranking__ratings")
+            .order_by("-finished_at", "-id"))

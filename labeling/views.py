@@ -2,14 +2,15 @@
 browser and the API share one code path for every submit."""
 
 from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from labeling.model_comparison import leaderboard_plot, project_comparison
-from labeling.models import Project, PromptKind, SkipReason, TaskKind
+from labeling.models import Project, PromptKind, SkipReason, TaskKind, TaskState
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
-from labeling.stats import labeler_stats, queue_counts
+from labeling.stats import labeler_history, labeler_stats, queue_counts, ranking_summary
 
 
 def home(request):
@@ -57,3 +58,26 @@ def model_comparison(request, project_id):
     return render(request, "labeling/model_comparison.html", {
         "project": project, "report": report, "plot": leaderboard_plot(report["leaderboard"]), "flags": FLAGS,
     })
+
+
+def history(request):
+    """The labeler's own finished work, newest first: what they did, when, and how review judged it."""
+    page = Paginator(labeler_history(request.user), 50).get_page(request.GET.get("page"))
+    rows = []
+    for task in page:
+        ranking = getattr(task, "ranking", None) if task.kind == TaskKind.RANK else None
+        if task.state == TaskState.SKIPPED:
+            what = f"Skipped: {task.get_skip_reason_display()}"
+        elif ranking is not None:
+            what = ranking_summary(ranking)
+        elif task.kind == TaskKind.WRITE_PROMPT and task.written_prompt:
+            what = task.written_prompt.text
+        elif task.kind == TaskKind.WRITE_DEMONSTRATION and hasattr(task, "demonstration"):
+            what = task.demonstration.text
+        else:
+            what = ""
+        review = ranking.review_as_labeler_sees_it() if ranking is not None else None
+        rows.append({"task": task, "review": review, "what": what,
+                     "prompt": task.prompt.text if task.prompt else "",
+                     "seconds": round((ranking or task).time_spent_ms / 1000)})
+    return render(request, "labeling/history.html", {"page": page, "rows": rows})

@@ -84,6 +84,13 @@ class Ranking(models.Model):
     def __str__(self):
         return f"Ranking {self.pk} of prompt {self.prompt_id} by {self.labeler}"
 
+    def review_as_labeler_sees_it(self):
+        """(status, reason) as the labeler may see them: a pending review reads as not reviewed, so a labeler
+        cannot tell they are being watched, and a reason comes only with a decision."""
+        if self.review_status in (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED):
+            return ReviewStatus(self.review_status), self.review_reason
+        return ReviewStatus.UNREVIEWED, ""
+
     def comparisons(self):
         """(winner candidate id, loser candidate id) for every pair in different tiers; ties give none."""
         rated = sorted(self.ratings.all(), key=lambda rating: rating.candidate_id)
