@@ -33,7 +33,7 @@ class RewardModelSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RewardModel
-        fields = ["id", "version", "is_current", "promoted_at", "validation_accuracy", "metrics", "comparisons",
+        fields = ["id", "version", "is_current", "promoted_at", "promotion", "validation_accuracy", "metrics", "comparisons",
                   "prompts", "data_fingerprint", "backbone", "hyperparameters", "validation_prompt_ids",
                   "checkpoint_path", "run", "created_at"]
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from config.jobs import enqueue_on_commit
 from labeling.models import Project
 from labeling.transitions import StateMachine
+from rewards.promotion import CHANCE, decide_promotion
 
 
 class RunStatus(models.TextChoices):
@@ -189,6 +190,9 @@ class RewardModel(models.Model):
     validation_prompt_ids = models.JSONField(
         default=list, help_text="Prompt ids held out for validation; later versions are measured on them too.")
     is_current = models.BooleanField(default=False)
+    promotion = models.JSONField(
+        default=dict, blank=True,
+        help_text="The automatic promotion decision: promote or not, why, and the accuracy interval it rests on.")
     promoted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -232,18 +236,29 @@ class RewardModel(models.Model):
 
     @transaction.atomic
     def promote_if_not_worse(self, challenged):
-        """Promote when this version is at least as accurate as `challenged` (the version current when the
-        run started) on its validation set, unless an admin changed the current version meanwhile."""
-        Project.objects.select_for_update().get(pk=self.project_id)
-        current = RewardModel.objects.current(self.project)
-        if current != challenged:
-            return False
-        if challenged is not None:
-            duel = self.metrics.get("on_current_validation") or {}
-            mine, theirs = duel.get("new_accuracy"), duel.get("current_accuracy")
-            if mine is not None and theirs is not None and mine < theirs:
-                return False
-        return self.promote()
+        """Promote when this version's validation set is large enough and it is not worse than `challenged`
+        (the version current when the run started; chance for a first version) beyond that set's noise
+        (rewards.promotion), unless an admin changed the current version meanwhile. The decision and its
+        reason are stored on `promotion` either way; a version not promoted stays a candidate."""
+        project = Project.objects.select_for_update().get(pk=self.project_id)
+        if RewardModel.objects.current(self.project) != challenged:
+            decision = {"promote": False, "reason": "an admin changed the current version while this one trained"}
+        else:
+            decision = self._decide_promotion(challenged, project.min_validation_comparisons).as_dict()
+        self.promotion = decision
+        self.save(update_fields=["promotion"])
+        return self.promote() if decision["promote"] else False
+
+    def _decide_promotion(self, challenged, min_comparisons):
+        if challenged is None:
+            validation = self.metrics.get("validation") or {}
+            return decide_promotion(validation.get("pairwise_accuracy"), validation.get("comparisons") or 0,
+                                    baseline_accuracy=CHANCE, baseline="chance",
+                                    min_comparisons=min_comparisons)
+        duel = self.metrics.get("on_current_validation") or {}
+        return decide_promotion(duel.get("new_accuracy"), duel.get("comparisons") or 0,
+                                baseline_accuracy=duel.get("current_accuracy") or 0.0,
+                                baseline=f"v{challenged.version}", min_comparisons=min_comparisons)
 
     @classmethod
     @transaction.atomic

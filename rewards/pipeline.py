@@ -135,9 +135,12 @@ def _train_and_record(run, on_step):
             validation_prompt_ids=sorted({int(g.prompt_id) for g in validation}),
         )
         run.append_log(f"saved version {version.version} to {checkpoint}")
+        # Decided in the same transaction as the run's success, so that a finished run always shows its
+        # version's promotion decision.
+        promoted = version.promote_if_not_worse(challenged)
+        run.append_log(f"version {version.version} "
+                       f"{'is now current' if promoted else 'was kept as a candidate'}: {version.promotion['reason']}")
         run.move_to(RunStatus.SUCCEEDED, step=result.metrics["steps"])
-    promoted = version.promote_if_not_worse(challenged)
-    run.append_log(f"version {version.version} {'is now current' if promoted else 'was kept, not promoted'}")
     return version
 
 

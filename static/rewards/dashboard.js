@@ -39,6 +39,14 @@
     return node;
   }
 
+  // What each run status means to the admin, as it is: a queued run has not started.
+  const RUN_STATUS = {
+    queued: "queued, waiting for a training worker",
+    running: "running",
+    succeeded: "done",
+    failed: "failed",
+  };
+
   const fmt = (x, digits = 3) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
 
   // A line chart of points [{x, y, label, current}] with y in [yMin, yMax]; optional dashed level line.
@@ -104,8 +112,9 @@
     box.hidden = !run;
     if (!run) return false;
     document.getElementById("run-title").textContent =
-      `Run ${run.id} (${run.trigger}): ${run.status}, step ${run.step} of ${run.total_steps || "?"} ` +
-      `(${fmt(run.percent, 1)}%)` + (run.reward_model ? `, produced version ${run.reward_model}` : "");
+      `Run ${run.id} (${run.trigger}): ${RUN_STATUS[run.status] || run.status}` +
+      (run.status === "queued" ? "" : `, step ${run.step} of ${run.total_steps || "?"} (${fmt(run.percent, 1)}%)`) +
+      (run.reward_model ? `, produced version ${run.reward_model}` : "");
     const bar = document.getElementById("run-bar");
     bar.setAttribute("aria-valuenow", String(run.percent));
     document.getElementById("run-bar-fill").style.width = `${Math.max(0, Math.min(100, run.percent))}%`;
@@ -119,6 +128,13 @@
     error.hidden = !run.error;
     error.textContent = run.error;
     return run.status === "queued" || run.status === "running";
+  }
+
+  function promotionText(v) {
+    const decision = v.promotion || {};
+    if (!decision.reason) return v.is_current ? "made current by hand" : "–";
+    const verdict = decision.promote ? "promoted" : "kept as a candidate";
+    return `${verdict}: ${decision.reason}`;
   }
 
   function renderVersions(versions) {
@@ -137,6 +153,7 @@
         duel ? `${fmt(duel.new_accuracy)} vs v${duel.against_version} ${fmt(duel.current_accuracy)}` : "–",
         v.comparisons, v.prompts,
         `${fmt(val.reward_mean, 2)} ± ${fmt(val.reward_std, 2)}`,
+        promotionText(v),
         new Date(v.created_at).toLocaleString(),
       ];
       for (const cell of cells) row.appendChild(el("td", cell));
@@ -144,7 +161,8 @@
       if (!v.is_current) {
         const button = el("button", "Make current");
         button.type = "button";
-        button.addEventListener("click", () => act("POST", `${api}/reward-models/${v.version}/promote/`));
+        button.addEventListener("click", () => act("POST", `${api}/reward-models/${v.version}/promote/`, undefined,
+          (data) => `Version ${data.version} is now current; its candidates are being rescored.`));
         actions.appendChild(button);
       }
       row.appendChild(actions);
@@ -172,11 +190,12 @@
     timer = setTimeout(refresh, active ? 2000 : 15000);
   }
 
-  async function act(method, url, body) {
+  // `describe(data)` says what the request did, as it is (a training request only queues a run).
+  async function act(method, url, body, describe) {
     const message = document.getElementById("train-message");
     const { ok, data } = await call(method, url, body);
     if (ok) {
-      message.textContent = "Done.";
+      message.textContent = describe(data);
     } else if (data && data.detail) {
       message.textContent = data.detail;
     } else {
@@ -192,8 +211,10 @@
     for (const [name, value] of new FormData(event.target).entries()) {
       if (value !== "") body[name] = Number(value);
     }
-    act("POST", `${api}/training-runs/`, body);
+    act("POST", `${api}/training-runs/`, body,
+      (data) => `Run ${data.id} is ${RUN_STATUS[data.status] || data.status}.`);
   });
-  document.getElementById("rollback").addEventListener("click", () => act("POST", `${api}/reward-models/rollback/`));
+  document.getElementById("rollback").addEventListener("click", () => act("POST", `${api}/reward-models/rollback/`,
+    undefined, (data) => `Version ${data.version} is current again.`));
   refresh();
 })();

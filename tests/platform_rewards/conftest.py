@@ -43,11 +43,12 @@ def ranked_project(project, labelers, prompts=6):
     return project
 
 
-def fake_version(project, version, accuracy, *, current=False, validation_prompt_ids=(), promoted_at=None):
+def fake_version(project, version, accuracy, *, current=False, validation_prompt_ids=(), promoted_at=None,
+                 comparisons=1000):
     """A version row without weights, for rules that only read metrics."""
     run = TrainingRun.objects.create(project=project, status=RunStatus.SUCCEEDED)
     return RewardModel.objects.create(
         project=project, run=run, version=version, checkpoint_path=f"/nonexistent/v{version}", backbone="test",
-        metrics={"validation": {"pairwise_accuracy": accuracy}}, data_fingerprint="x" * 64,
+        metrics={"validation": {"pairwise_accuracy": accuracy, "comparisons": comparisons}}, data_fingerprint="x" * 64,
         validation_prompt_ids=list(validation_prompt_ids), is_current=current, promoted_at=promoted_at,
     )

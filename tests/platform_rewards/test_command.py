@@ -16,6 +16,8 @@ def test_it_names_a_missing_project(db):
 
 @pytest.mark.slow
 def test_it_trains_a_project_version_and_prints_metrics(project, labeler, model_dir, capsys):
+    project.min_validation_comparisons = 1  # a tiny validation set may promote here
+    project.save()
     ranked_project(project, [labeler], prompts=5)
 
     call_command("train_reward_model", "--project", project.name, "--max-steps", "2", "--max-length", "48",
@@ -28,6 +30,18 @@ def test_it_trains_a_project_version_and_prints_metrics(project, labeler, model_
     run = TrainingRun.objects.get()
     assert run.status == RunStatus.SUCCEEDED
     assert RewardModel.objects.current(project).run == run
+    assert "is now current" in err
+
+
+@pytest.mark.slow
+def test_it_says_why_a_version_was_not_promoted(project, labeler, model_dir, capsys):
+    ranked_project(project, [labeler], prompts=5)  # a few validation comparisons, fewer than the default minimum
+
+    call_command("train_reward_model", "--project", project.name, "--max-steps", "1", "--max-length", "32",
+                 "--validation-fraction", "0.3")
+
+    assert "was not promoted (its validation set has" in capsys.readouterr().err
+    assert RewardModel.objects.current(project) is None
 
 
 @pytest.mark.slow

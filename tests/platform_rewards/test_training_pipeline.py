@@ -21,6 +21,8 @@ def hidden_leftovers(model_dir):
 @pytest.mark.slow
 def test_versions_are_trained_measured_on_the_current_validation_set_and_survive_a_killed_save(
         project, labeler, model_dir, monkeypatch):
+    project.min_validation_comparisons = 1  # a tiny validation set may promote here
+    project.save()
     ranked_project(project, [labeler], prompts=8)
 
     # Version 1: trained, saved, recorded, promoted.
@@ -43,7 +45,9 @@ def test_versions_are_trained_measured_on_the_current_validation_set_and_survive
     assert duel["against_version"] == 1 and duel["comparisons"] > 0
     assert duel["new_accuracy"] is not None and duel["current_accuracy"] is not None
     assert set(first.validation_prompt_ids) <= set(second.validation_prompt_ids)
-    assert second.is_current == (duel["new_accuracy"] >= duel["current_accuracy"])
+    assert second.promotion["comparisons"] == duel["comparisons"] and second.promotion["baseline"] == "v1"
+    low, high = second.promotion["interval"]
+    assert second.is_current == second.promotion["promote"] == (duel["current_accuracy"] <= high)
     current = RewardModel.objects.current(project)
 
     # Version 3 is killed while its checkpoint is being written: the save stops half way and, like a

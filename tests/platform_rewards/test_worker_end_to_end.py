@@ -81,7 +81,8 @@ def training_worker(broker, model_dir, postgres, transactional_db):
 @pytest.mark.redis
 @pytest.mark.slow
 def test_a_worker_trains_promotes_and_scores_from_rankings_stored_through_the_api(training_worker, admin_user):
-    project = Project.objects.create(name="End to end", k=3, overlap=2)
+    # A tiny validation set: the promotion rule's minimum is lowered so that this version can be promoted.
+    project = Project.objects.create(name="End to end", k=3, overlap=2, min_validation_comparisons=1)
     labelers = [make_user("e2e-labeler-1", "labeler"), make_user("e2e-labeler-2", "labeler")]
     ranked_project(project, labelers, prompts=6)
     client = client_for(admin_user)
@@ -98,7 +99,7 @@ def test_a_worker_trains_promotes_and_scores_from_rankings_stored_through_the_ap
     assert run.step == 2 and len(run.loss_history) == 2
 
     version = RewardModel.objects.get(run=run)
-    assert version.is_current and version.version == 1
+    assert version.is_current and version.version == 1, version.promotion
     assert os.path.isdir(version.checkpoint_path)
     assert version.metrics["validation"]["accuracy_by_agreement"]["agreed"]["comparisons"] > 0
 

@@ -67,7 +67,8 @@ class Command(BaseCommand):
         if version is None or run.status != RunStatus.SUCCEEDED:
             raise CommandError(f"training run {run.pk} did not finish")
         version.refresh_from_db()
-        state = "is now current (a worker scores the candidates)" if version.is_current else "was not promoted"
+        state = ("is now current (a worker scores the candidates)" if version.is_current
+                 else f"was not promoted ({version.promotion.get('reason', 'no decision recorded')})")
         self.stderr.write(f"version {version.version} of {project} {state}; checkpoint {version.checkpoint_path}")
         return version.metrics
 
