@@ -71,7 +71,9 @@ TEMPLATE = f"""
 import json
 from labeling import workflow
 from labeling.models import Project, Task
-project = Project.objects.create(name="bench", k={K}, overlap={OVERLAP}, retrain_after_comparisons=0)
+# Its labelers rank at random: a throughput bench, not a quality check (bench/quality.py is one).
+project = Project.objects.create(name="bench", k={K}, overlap={OVERLAP}, retrain_after_comparisons=0,
+                                 flag_min_peer_agreement=0)
 prompt = workflow.create_prompt(project, messages=[{{"role": "user", "content": "Template prompt"}}],
                                 candidates=[f"Template candidate {{i}}" for i in range({K})])
 task = Task.objects.filter(prompt=prompt).first()

@@ -19,6 +19,7 @@ urlpatterns = [
     path("projects/<int:project_id>/work/<str:kind>/", views.work, name="work"),
     path("projects/<int:project_id>/models/", views.model_comparison, name="model-comparison"),
     path("history/", views.history, name="history"),
+    path("projects/<int:project_id>/qualification/", views.qualification, name="qualification"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

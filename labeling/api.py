@@ -2,6 +2,7 @@
 
 Views are thin: they check input shape with serializers and call one labeling.workflow function."""
 from django.core.exceptions import ValidationError as ModelValidationError
+from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -11,7 +12,7 @@ from rest_framework.response import Response
 
 from labeling import importing, workflow
 from labeling.model_comparison import project_comparison
-from labeling.models import Project, PromptKind, Ranking, ReviewStatus, SkipReason, Task, TaskKind, TaskState
+from labeling.models import Project, Prompt, PromptKind, Ranking, ReviewStatus, SkipReason, Task, TaskKind, TaskState
 from labeling.rendering import render_markdown
 from labeling.roles import REVIEW_PERMISSION
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
@@ -41,15 +42,25 @@ def as_drf_error(exc):
 
 # --- Serializers -----------------------------------------------------------------------------
 
-class ProjectSerializer(serializers.ModelSerializer):
+# The project's quality-control rules (issue 11): admins set them like any other project setting.
+QUALITY_SETTINGS = [
+    "review_rate", "agreement_threshold", "contentious_extra_slots", "gold_rate", "gold_after_unanimous", "qualification_tasks",
+    "qualification_min_agreement", "flag_min_gold_accuracy", "flag_after_gold", "flag_min_peer_agreement",
+    "flag_after_comparisons", "flag_max_position_bias", "flag_min_ms_per_candidate", "flag_after_rankings",
+    "flagged_get_no_tasks",
+]
+
+
+class LabelerProjectSerializer(serializers.ModelSerializer):
+    """A project as labelers see it: without the quality rules, which would tell them what a check looks for."""
     guidelines_html = serializers.CharField(read_only=True)
     enabled_kinds = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = Project
         fields = ["id", "name", "guidelines", "guidelines_html", "k", "overlap", "write_prompts_enabled",
-                  "demonstrations_enabled", "ranking_enabled", "rank_order", "use_cases", "report_threshold", "generation",
-                  "review_rate", "min_validation_comparisons", "enabled_kinds", "created_at"]
+                  "demonstrations_enabled", "ranking_enabled", "rank_order", "use_cases", "report_threshold",
+                  "generation", "min_validation_comparisons", "enabled_kinds", "created_at"]
 
     def validate_use_cases(self, value):
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -60,6 +71,11 @@ class ProjectSerializer(serializers.ModelSerializer):
         if not isinstance(value, dict):
             raise serializers.ValidationError("must be an object of generator settings")
         return value
+
+
+class ProjectSerializer(LabelerProjectSerializer):
+    class Meta(LabelerProjectSerializer.Meta):
+        fields = [*LabelerProjectSerializer.Meta.fields, *QUALITY_SETTINGS]
 
 
 class MessageSerializer(serializers.Serializer):
@@ -250,6 +266,10 @@ class ReviewDecision(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["accept", "reject"])
     reason = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False,
                                    help_text="Required for a rejection; the labeler sees it.")
+class GoldRequest(serializers.Serializer):
+    prompt = serializers.IntegerField(help_text="A prompt of this project, with its candidates.")
+    reference = serializers.JSONField(help_text="One tier per candidate in candidate index order (1 = best, "
+                                      "ties share a tier).")
 
 
 class ImportRequest(serializers.Serializer):
@@ -269,6 +289,12 @@ class ProjectViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         workflow.set_rank_priorities(serializer.save())
+
+    def get_serializer_class(self):
+        user = getattr(self.request, "user", None)  # the schema generator asks without a request
+        if user is None or user.has_perm("labeling.manage_project"):
+            return ProjectSerializer
+        return LabelerProjectSerializer
 
     @extend_schema(request=NextTaskRequest, responses={200: TaskSerializer, 204: OpenApiResponse(description="No task")})
     @action(detail=True, methods=["post"], url_path="next")
@@ -306,6 +332,23 @@ class ProjectViewSet(viewsets.ModelViewSet):
         """Admins only: which model people prefer (win rates, Bradley–Terry leaderboards, RM agreement,
         Likert and flag rates per model), with 95% bootstrap intervals."""
         return Response(project_comparison(self.get_object()))
+    @extend_schema(request=GoldRequest, responses={201: dict})
+    @action(detail=True, methods=["post"])
+    def gold(self, request, pk=None):
+        """Make a prompt gold, with a reference ranking of its candidates (admins only)."""
+        project = self.get_object()
+        body = GoldRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        prompt = Prompt.objects.filter(project=project, pk=body.validated_data["prompt"]).first()
+        if prompt is None:
+            raise ValidationError({"prompt": "no such prompt in this project"})
+        try:
+            with transaction.atomic():
+                gold = workflow.mark_gold(prompt, body.validated_data["reference"])
+        except ModelValidationError as exc:
+            raise as_drf_error(exc) from None
+        return Response({"prompt": gold.prompt_id, "reference": gold.reference, "source": gold.source},
+                        status=status.HTTP_201_CREATED)
 
     @extend_schema(request={"multipart/form-data": ImportRequest}, responses={201: dict})
     @action(detail=True, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])

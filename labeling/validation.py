@@ -93,3 +93,15 @@ def validate_candidates(texts, k, field="candidates"):
         raise ValidationError({field: f"has {len(texts)} responses; this project ranks K={k}"})
     for i, text in enumerate(texts):
         validate_text(f"{field}[{i}]", text)
+
+
+def validate_reference(tiers, k, field="reference"):
+    """A gold reference ranking: one tier per candidate, in candidate index order (1 = best, equal tiers are
+    ties); returns the tiers made dense."""
+    if not isinstance(tiers, list) or len(tiers) != k:
+        raise ValidationError({field: f"must be a list of {k} tiers, one per candidate in index order"})
+    for i, tier in enumerate(tiers):
+        if not isinstance(tier, int) or isinstance(tier, bool) or not 1 <= tier <= k:
+            raise ValidationError({field: f"candidate {i}: tier must be a whole number from 1 to {k}"})
+    return dense_tiers(tiers)
+

@@ -8,9 +8,12 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from labeling.model_comparison import leaderboard_plot, project_comparison
-from labeling.models import Project, PromptKind, SkipReason, TaskKind, TaskState
+from labeling.models import (
+    LabelerQuality, Project, PromptKind, Qualification, Ranking, SkipReason, TaskKind, TaskState,
+)
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
 from labeling.stats import labeler_history, labeler_stats, queue_counts, ranking_summary
+from rankdata.agreement import pairwise_agreement
 
 
 def home(request):
@@ -81,3 +84,29 @@ def history(request):
                      "prompt": task.prompt.text if task.prompt else "",
                      "seconds": round((ranking or task).time_spent_ms / 1000)})
     return render(request, "labeling/history.html", {"page": page, "rows": rows})
+
+
+def qualification(request, project_id):
+    """The labeler's own qualification in a project. After a failure, each of their qualification rankings
+    is shown beside the reference (never before: the references are the test)."""
+    project = get_object_or_404(Project, pk=project_id)
+    standing = LabelerQuality.objects.filter(project=project, labeler=request.user).first()
+    state = standing.qualification if standing else Qualification.PENDING
+    comparisons = []
+    if state == Qualification.FAILED:
+        rankings = (Ranking.objects.filter(labeler=request.user, prompt__project=project, prompt__gold__isnull=False)
+                    .select_related("prompt__gold").prefetch_related("ratings", "prompt__candidates")
+                    .order_by("created_at"))
+        for ranking in rankings:
+            own = {rating.candidate_id: rating.tier for rating in ranking.ratings.all()}
+            reference = ranking.prompt.gold.tiers
+            comparisons.append({
+                "prompt": ranking.prompt.text,
+                "agreement": pairwise_agreement(own, reference),
+                "candidates": [{"text": c.text, "reference": reference.get(c.id), "own": own.get(c.id)}
+                               for c in sorted(ranking.prompt.candidates.all(), key=lambda c: c.index)],
+            })
+    return render(request, "labeling/qualification.html", {
+        "project": project, "standing": standing, "state": state, "states": Qualification,
+        "required": project.qualification_tasks, "comparisons": comparisons,
+    })

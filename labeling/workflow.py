@@ -11,15 +11,23 @@ import random
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from config.jobs import enqueue_on_commit
 from labeling.models import (
-    OPEN_PROMPT_STATES, PROMPT_STATES, REPORT_REASONS, REVIEW_STATES, TASK_STATES, UNFINISHED_TASK_STATES,
-    Candidate, CandidateRating, Demonstration, Prompt, PromptKind, PromptSource, PromptState, RankOrder, Ranking,
+    OPEN_PROMPT_STATES, PROMPT_STATES, QUALIFIED, REPORT_REASONS, REVIEW_STATES, TASK_STATES,
+    UNFINISHED_TASK_STATES, Candidate, CandidateRating, Demonstration, GoldRanking, GoldSource, LabelerQuality,
+    Project, Prompt, PromptAgreement, PromptKind, PromptSource, PromptState, Qualification, RankOrder, Ranking,
     ReviewCause, ReviewStatus, SkipReason, Task, TaskKind, TaskState, lease_duration,
 )
-from labeling.validation import validate_candidates, validate_messages, validate_ratings, validate_text
+from labeling.models.quality import add_to_counters
+from labeling.validation import (
+    validate_candidates, validate_messages, validate_ratings, validate_reference, validate_text,
+)
+from rankdata.agreement import agreeing_pairs, kendall_tau
+from rankdata.comparisons import dense_tiers
 
 GENERATE_CANDIDATES = "worker.generate_candidates"
 
@@ -226,13 +234,54 @@ def lease_next(labeler, project, kind):
 def _claim(labeler, project, kind):
     if kind == TaskKind.WRITE_PROMPT:
         return _lease_prompt_writing(labeler, project)
+    if kind == TaskKind.RANK:
+        access, gold_prompt_id = _ranking_access(labeler, project)
+        if access == "none":
+            return None
+        if gold_prompt_id is not None or access == "gold":
+            return None if gold_prompt_id is None else _lease_gold(labeler, project, gold_prompt_id)
     task_id = Task.objects.claim_slot(labeler, project, kind)
     return None if task_id is None else Task.objects.with_payload().get(pk=task_id)
 
 
+def _ranking_access(labeler, project):
+    """What ranking work `labeler` may have, in one query: ("none", None) when flagged (where flagged
+    labelers get no tasks) or failed the qualification; ("gold", prompt id or None) while qualifying;
+    otherwise ("any", a gold prompt id when this lease draws gold at the project's rate and one is left)."""
+    standing = LabelerQuality.objects.filter(project=OuterRef("pk"), labeler=labeler)
+    had_it = Task.objects.filter(prompt_id=OuterRef("prompt_id"), kind=TaskKind.RANK, labeler=labeler)
+    draw_gold = bool(project.gold_rate) and random.random() < project.gold_rate
+    gold = Value(None, output_field=IntegerField())
+    if draw_gold or project.qualification_tasks:
+        gold = Subquery(GoldRanking.objects.filter(project=OuterRef("pk")).exclude(Exists(had_it)).order_by("?")
+                        .values("prompt_id")[:1])
+    row = Project.objects.filter(pk=project.pk).values(
+        flagged=Exists(standing.filter(flagged_at__isnull=False)),
+        qualification=Subquery(standing.values("qualification")[:1]), gold=gold).get()
+    if row["flagged"] and project.flagged_get_no_tasks:
+        return "none", None
+    if project.qualification_tasks and row["qualification"] not in QUALIFIED:
+        return ("none", None) if row["qualification"] == Qualification.FAILED else ("gold", row["gold"])
+    return "any", row["gold"] if draw_gold else None
+
+
+def _lease_gold(labeler, project, prompt_id):
+    """Lease `labeler` the gold prompt `prompt_id` (one they never had). It looks like any ranking task (its
+    candidates shuffled as claim_slot shuffles them); it is a new task, not a pool slot (gold prompts have
+    none)."""
+    order = list(Candidate.objects.filter(prompt_id=prompt_id).values_list("id", flat=True))
+    random.shuffle(order)
+    now = timezone.now()
+    task = Task.objects.create(project=project, prompt_id=prompt_id, kind=TaskKind.RANK, state=TaskState.LEASED,
+                               labeler=labeler, leased_at=now, expires_at=now + lease_duration(), lease_count=1,
+                               display_order=order, gold_draw=True)
+    return Task.objects.with_payload().get(pk=task.pk)
+
+
 def _release_expired_lease(task):
-    """Put an expired lease back in the pool (a write-prompt lease has no slot to return: it is withdrawn)."""
-    if task.kind == TaskKind.WRITE_PROMPT:
+    """Put an expired lease back in the pool (a write-prompt lease or a gold draw has no slot to return: it
+    is withdrawn)."""
+    if task.kind == TaskKind.WRITE_PROMPT or task.gold_draw:
         TASK_STATES.move(task, TaskState.WITHDRAWN)
     else:
         TASK_STATES.move(task, TaskState.OPEN, labeler=None, leased_at=None, expires_at=None)
@@ -343,12 +392,182 @@ def _submit_ranking(task_id, labeler, ratings, time_spent_ms):
         for r in ratings
     ])
     _finish(task, TaskState.SUBMITTED, time_spent_ms=time_spent_ms)
-    # The last of a prompt's rank slots finishes it. The prompt's row lock orders concurrent last submits.
-    prompt = _lock_prompt_query().get(pk=task.prompt_id)
+    # The last of a prompt's rank slots finishes it. The prompt's row lock orders concurrent last submits
+    # (and so the additions to the prompt's agreement).
+    prompt = _lock_prompt_query().select_related("gold").get(pk=task.prompt_id)
+    agreement = _score_ranking(ranking, tiers, prompt)
     still_open = Task.objects.filter(prompt=prompt, kind=TaskKind.RANK, state__in=UNFINISHED_TASK_STATES).exists()
-    if not still_open and prompt.state == PromptState.READY:
+    if not still_open and prompt.state == PromptState.READY and not _ask_another_labeler(prompt, agreement):
         move_prompt(prompt, PromptState.DONE)
     return ranking, True
+
+
+# --- Quality figures, kept up to date on every submit -------------------------------------------
+
+def _labeler_counters(project, labeler_id, **values):
+    """One row for add_to_counters(LabelerQuality): every counter, zero unless given."""
+    row = dict.fromkeys(LABELER_COUNTERS, 0)
+    row.update(project=project.pk, labeler=labeler_id, **values)
+    return row
+
+
+LABELER_COUNTERS = (
+    "rankings", "candidates_ranked", "time_spent_ms", "skips", "peer_comparisons", "peer_agreeing_pairs",
+    "peer_pairs", "peer_tau_sum", "peer_tau_count", "gold_rankings", "gold_agreeing_pairs", "gold_pairs",
+    "position_n", "position_sx", "position_sy", "position_sxx", "position_syy", "position_sxy",
+    "length_n", "length_sx", "length_sy", "length_sxx", "length_syy", "length_sxy",
+)
+
+
+def _correlation_sums(prefix, xs, ys):
+    return {f"{prefix}_n": len(xs), f"{prefix}_sx": sum(xs), f"{prefix}_sy": sum(ys),
+            f"{prefix}_sxx": sum(x * x for x in xs), f"{prefix}_syy": sum(y * y for y in ys),
+            f"{prefix}_sxy": sum(x * y for x, y in zip(xs, ys))}
+
+
+def _score_ranking(ranking, tiers, prompt):
+    """Add a new ranking to the figures: its labeler's speed and biases, its agreement with the gold
+    reference (a gold prompt) or with the prompt's other labelers (any other prompt, for both sides of each
+    comparison), then apply the project's qualification and flag rules to every labeler whose figures moved.
+
+    `tiers`: {candidate id: dense tier}; `prompt` read with its project and gold ranking. Returns the
+    prompt's PromptAgreement (None for a gold prompt). A fixed number of statements, whatever the overlap:
+    one read of the prompt's rankings (or, for a gold prompt, its candidates) and one addition per table."""
+    project = prompt.project
+    gold = _gold_of(prompt)
+    if gold is None:
+        others, lengths = {}, {}
+        for labeler_id, candidate_id, tier, chars in (
+                CandidateRating.objects.filter(ranking__prompt=prompt).annotate(chars=Length("candidate__text"))
+                .values_list("ranking__labeler_id", "candidate_id", "tier", "chars")):
+            lengths[candidate_id] = chars
+            if labeler_id != ranking.labeler_id:
+                others.setdefault(labeler_id, {})[candidate_id] = tier
+    else:
+        lengths = dict(Candidate.objects.filter(prompt=prompt).annotate(chars=Length("text"))
+                       .values_list("id", "chars"))
+    order = ranking.display_order
+    # Length rank 1 = the longest (ties share a rank), so that "longest first" correlates +1 with the tiers.
+    length_rank = dict(zip(order, dense_tiers([-lengths[candidate] for candidate in order])))
+    tier_list = [tiers[candidate] for candidate in order]
+    own = _labeler_counters(
+        project, ranking.labeler_id, rankings=1, candidates_ranked=len(order), time_spent_ms=ranking.time_spent_ms,
+        **_correlation_sums("position", list(range(1, len(order) + 1)), tier_list),
+        **_correlation_sums("length", [length_rank[candidate] for candidate in order], tier_list))
+    rows = {ranking.labeler_id: own}
+    agreement = None
+    if gold is not None:
+        same, pairs = agreeing_pairs(tiers, gold.tiers)
+        own.update(gold_rankings=1, gold_agreeing_pairs=same, gold_pairs=pairs)
+    else:
+        prompt_sums = {"prompt": prompt.pk, "project": project.pk, "rankings": 1, "agreeing_pairs": 0, "pairs": 0,
+                       "tau_sum": 0.0, "tau_count": 0}
+        for labeler_id, theirs in others.items():
+            same, pairs = agreeing_pairs(tiers, theirs)
+            tau = kendall_tau(tiers, theirs)
+            comparison = {"peer_comparisons": 1, "peer_agreeing_pairs": same, "peer_pairs": pairs,
+                          "peer_tau_sum": tau or 0.0, "peer_tau_count": int(tau is not None)}
+            rows[labeler_id] = _labeler_counters(project, labeler_id, **comparison)
+            for name, value in comparison.items():
+                own[name] += value
+            prompt_sums["agreeing_pairs"] += same
+            prompt_sums["pairs"] += pairs
+            prompt_sums["tau_sum"] += comparison["peer_tau_sum"]
+            prompt_sums["tau_count"] += comparison["peer_tau_count"]
+        agreement, = add_to_counters(PromptAgreement, ("prompt",), [prompt_sums])
+    # In labeler order, so that two submits touching the same labelers lock their rows in the same order.
+    standings = add_to_counters(LabelerQuality, ("project", "labeler"), [rows[key] for key in sorted(rows)])
+    for standing in standings:
+        _apply_quality_rules(standing, project)
+    if gold is None and project.gold_after_unanimous and agreement.rankings >= project.gold_after_unanimous \
+            and agreement.agreeing_pairs == agreement.pairs:
+        _store_gold(prompt, tiers, GoldSource.UNANIMOUS)
+    return agreement
+
+
+def _gold_of(prompt):
+    try:
+        return prompt.gold
+    except GoldRanking.DoesNotExist:
+        return None
+
+
+def _apply_quality_rules(standing, project):
+    """Settle a finished qualification and flag a labeler who breaks a rule (unless an admin cleared them)."""
+    changes = {}
+    if (project.qualification_tasks and standing.qualification == Qualification.PENDING
+            and standing.qualification_done >= project.qualification_tasks):
+        passed = (standing.qualification_agreement or 0) >= project.qualification_min_agreement
+        changes["qualification"] = Qualification.PASSED if passed else Qualification.FAILED
+    if not standing.is_flagged and standing.flag_cleared_by_id is None:
+        reasons = standing.rule_breaches(project)
+        if reasons:
+            changes.update(flagged_at=timezone.now(), flag_reasons=reasons)
+    if changes:
+        LabelerQuality.objects.filter(pk=standing.pk).update(**changes)
+
+
+def _ask_another_labeler(prompt, agreement):
+    """A prompt whose rank slots are all done, with agreement below the project's threshold, gets one more
+    slot (True) until the cap; past it, the prompt is marked contentious, every ranking of it goes to
+    review, and it is done (False)."""
+    project = prompt.project
+    if agreement is None or agreement.agreement is None or agreement.agreement >= project.agreement_threshold:
+        return False
+    if agreement.extra_slots < project.contentious_extra_slots:
+        PromptAgreement.objects.filter(pk=agreement.pk).update(extra_slots=F("extra_slots") + 1)
+        Task.objects.open_slots(prompt, TaskKind.RANK, 1)
+        return True
+    PromptAgreement.objects.filter(pk=agreement.pk).update(contentious=True)
+    queue_for_review(Ranking.objects.filter(prompt=prompt), ReviewCause.CONTENTIOUS)
+    return False
+
+
+# --- Gold rankings and labeler standing (admin actions) -----------------------------------------
+
+def _store_gold(prompt, tiers, source):
+    """Make `prompt` gold with `tiers` ({candidate id: tier}) as its reference; its unclaimed pool slots
+    close, since gold prompts reach labelers only through the gold mix."""
+    gold, _ = GoldRanking.objects.update_or_create(
+        prompt=prompt, defaults={"project_id": prompt.project_id, "source": source,
+                                 "reference": {str(candidate): tier for candidate, tier in tiers.items()}})
+    TASK_STATES.move_all(Task.objects.filter(prompt=prompt, kind=TaskKind.RANK), [TaskState.OPEN], TaskState.WITHDRAWN)
+    return gold
+
+
+def mark_gold(prompt, reference, *, source=GoldSource.ADMIN, field="reference"):
+    """Make `prompt` gold. `reference`: one tier per candidate in candidate index order (1 = best, ties share
+    a tier); a ValidationError naming `field` when it is not a ranking of this prompt's candidates."""
+    candidates = list(prompt.candidates.order_by("index").values_list("id", flat=True))
+    if not candidates:
+        raise ValidationError({field: "this prompt has no candidates to rank"})
+    tiers = validate_reference(reference, len(candidates), field)
+    return _store_gold(prompt, dict(zip(candidates, tiers)), source)
+
+
+def gold_from_ranking(ranking, *, source=GoldSource.REVIEW):
+    """Make a ranking's prompt gold with that ranking as the reference (an accepted review's ranking)."""
+    tiers = dict(ranking.ratings.values_list("candidate_id", "tier"))
+    return _store_gold(ranking.prompt, tiers, source)
+
+
+def clear_flag(standing, admin):
+    """An admin vouches for a flagged labeler: they get tasks again, their rankings leave quarantine, and
+    the rules do not flag them again."""
+    LabelerQuality.objects.filter(pk=standing.pk).update(flagged_at=None, flag_reasons=[], flag_cleared_by=admin)
+
+
+def reset_qualification(standing):
+    """The labeler takes the qualification again, on gold prompts they have not had."""
+    LabelerQuality.objects.filter(pk=standing.pk).update(
+        qualification=Qualification.PENDING, qualification_gold_before=F("gold_rankings"),
+        qualification_agreeing_before=F("gold_agreeing_pairs"), qualification_pairs_before=F("gold_pairs"))
+
+
+def override_qualification(project, labeler):
+    """An admin lets a labeler through without (or despite) the qualification."""
+    LabelerQuality.objects.update_or_create(project=project, labeler=labeler,
+                                            defaults={"qualification": Qualification.OVERRIDDEN})
 
 
 @transaction.atomic
@@ -364,7 +583,9 @@ def skip_task(task_id, labeler, *, reason, note=""):
         raise ValidationError({"reason": f"must be one of {', '.join(SkipReason.values)}"})
     validate_text("note", note, allow_empty=True)
     _finish(task, TaskState.SKIPPED, skip_reason=reason, skip_note=note)
-    if task.prompt_id is None:
+    if task.kind == TaskKind.RANK:
+        add_to_counters(LabelerQuality, ("project", "labeler"), [_labeler_counters(task.project, labeler.pk, skips=1)])
+    if task.prompt_id is None or task.gold_draw:
         return task
     prompt = _lock_prompt_query().get(pk=task.prompt_id)
     if prompt.state not in OPEN_PROMPT_STATES:

@@ -1,4 +1,5 @@
-"""A labeling project: its guidelines, K, overlap, the task kinds that are on, and generator settings."""
+"""A labeling project: its guidelines, K, overlap, the task kinds that are on, generator settings and
+quality-control rules."""
 import functools
 import hashlib
 
@@ -83,6 +84,59 @@ class Project(models.Model):
         help_text="A new reward-model version is promoted automatically only when its validation set holds at "
         "least this many comparisons.",
     )
+    # Quality control (issue 11): agreement, gold, qualification and the rules that flag a labeler. Database
+    # defaults too, so that rows written by plain SQL (the benchmarks' seeding) get them.
+    agreement_threshold = models.FloatField(
+        default=0.6, db_default=0.6, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="A prompt whose labelers agree on fewer candidate pairs than this is contentious: it gets "
+        "one more labeler at a time, up to the cap, then goes to review.",
+    )
+    contentious_extra_slots = models.PositiveSmallIntegerField(
+        default=0, db_default=0, validators=[MaxValueValidator(20)],
+        help_text="The most extra labelers a contentious prompt gets before it goes to review (0: straight to "
+        "review).",
+    )
+    gold_rate = models.FloatField(
+        default=0.05, db_default=0.05, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Share of a labeler's ranking tasks that are gold prompts (0 to 1).",
+    )
+    gold_after_unanimous = models.PositiveSmallIntegerField(
+        default=0, db_default=0,
+        help_text="A prompt this many labelers ranked identically becomes gold; 0 turns this off.",
+    )
+    qualification_tasks = models.PositiveSmallIntegerField(
+        default=0, db_default=0, validators=[MaxValueValidator(100)],
+        help_text="Gold tasks a new labeler must rank before real tasks; 0 means no qualification.",
+    )
+    qualification_min_agreement = models.FloatField(
+        default=0.7, db_default=0.7, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Share of candidate pairs ordered like the references that passes the qualification.",
+    )
+    flag_min_gold_accuracy = models.FloatField(default=0.6, db_default=0.6,
+                                               validators=[MinValueValidator(0), MaxValueValidator(1)])
+    flag_after_gold = models.PositiveSmallIntegerField(default=5, db_default=5, validators=[MinValueValidator(1)],
+                                                       help_text="Gold rankings before the gold accuracy rule applies.")
+    flag_min_peer_agreement = models.FloatField(default=0.6, db_default=0.6,
+                                                validators=[MinValueValidator(0), MaxValueValidator(1)])
+    flag_after_comparisons = models.PositiveSmallIntegerField(
+        default=20, db_default=20, validators=[MinValueValidator(1)],
+        help_text="Comparisons with other labelers of the same prompts before the peer agreement rule applies.",
+    )
+    flag_max_position_bias = models.FloatField(
+        default=0.8, db_default=0.8, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Flag a labeler whose ranks follow the display order this closely (|correlation|).",
+    )
+    flag_min_ms_per_candidate = models.PositiveIntegerField(
+        default=0, db_default=0,
+        help_text="Flag a labeler who spends less than this per response, on average (0: off; it needs clients "
+        "that report the time spent).",
+    )
+    flag_after_rankings = models.PositiveSmallIntegerField(
+        default=10, db_default=10, validators=[MinValueValidator(1)],
+        help_text="Rankings before the position bias and speed rules apply.",
+    )
+    flagged_get_no_tasks = models.BooleanField(default=True, db_default=True,
+                                               help_text="A flagged labeler gets no ranking tasks.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -91,6 +145,7 @@ class Project(models.Model):
             models.CheckConstraint(condition=Q(k__gte=MIN_K, k__lte=MAX_K), name="project_k_range"),
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
             models.CheckConstraint(condition=Q(review_rate__gte=0, review_rate__lte=1), name="project_review_rate_range"),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="project_gold_rate_range"),
         ]
 
     def __str__(self):

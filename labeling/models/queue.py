@@ -137,6 +137,9 @@ class Task(models.Model):
     # Lower is served first. Rank slots of a project ordered by uncertainty get the RM's smallest score
     # margin among the prompt's candidates; everything else keeps 0 (arrival order).
     priority = models.FloatField(default=0.0)
+    # A gold prompt drawn for this labeler outside the pool (labeling.workflow.lease_next): it has no slot
+    # to give back when the lease expires or is skipped.
+    gold_draw = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TaskQuerySet.as_manager()

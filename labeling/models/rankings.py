@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from labeling.models.prompts import Candidate, Prompt
+from labeling.models.quality import of_gold_prompt, quarantined
 from labeling.models.queue import Task
 from labeling.transitions import StateMachine
 from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K
@@ -38,13 +39,17 @@ REVIEW_STATES = StateMachine("ranking review", "review_status", {
 
 
 class RankingQuerySet(models.QuerySet):
-    def usable_for_training(self, *, accepted_only=False):
+    def usable_for_training(self, *, accepted_only=False, include_gold=False):
         """THE definition of a ranking the reward model may learn from and the default exports carry:
-        not rejected by a reviewer (and, with `accepted_only`, accepted by one). Training data and
-        exports both filter through this."""
+        not rejected by a reviewer (and, with `accepted_only`, accepted by one), not quarantined (its
+        labeler is flagged in its project and no reviewer accepted it), and not of a gold prompt unless
+        `include_gold`. Training data and exports both filter through this."""
         if accepted_only:
-            return self.filter(review_status=ReviewStatus.ACCEPTED)
-        return self.exclude(review_status=ReviewStatus.REJECTED)
+            rankings = self.filter(review_status=ReviewStatus.ACCEPTED)
+        else:
+            rankings = self.exclude(review_status=ReviewStatus.REJECTED)
+        rankings = rankings.exclude(Q(quarantined()) & ~Q(review_status=ReviewStatus.ACCEPTED))
+        return rankings if include_gold else rankings.exclude(of_gold_prompt())
 
     def review_queue(self, project):
         return (self.filter(prompt__project=project, review_status=ReviewStatus.PENDING)

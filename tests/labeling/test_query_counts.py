@@ -32,13 +32,14 @@ def test_next_and_submit_cost_a_fixed_number_of_queries(browser, project, k, dja
     project.save()
     for i in range(5):
         add_ready_prompt(project, f"Prompt {i}")
-    # session, user, project, held lease (none), BEGIN, claim (with display order), task+prompt+project,
-    # candidates, COMMIT
-    with django_assert_num_queries(9):
+    # session, user, project, held lease (none), BEGIN, the labeler's standing (flag, qualification, gold
+    # draw), claim (with display order), task+prompt+project, candidates, COMMIT
+    with django_assert_num_queries(10):
         task = next_task(browser, project).json()
-    # session, user, BEGIN, task lock, ranking, ratings, task update, prompt lock, open slots left,
-    # claim of the next task, its task+prompt+project, its candidates, COMMIT
-    with django_assert_num_queries(13):
+    # session, user, BEGIN, task lock, ranking, ratings, task update, prompt lock (with its gold ranking),
+    # the prompt's ratings, agreement upsert, labelers' figures upsert, open slots left, the labeler's
+    # standing, claim of the next task, its task+prompt+project, its candidates, COMMIT
+    with django_assert_num_queries(17):
         following = submit(browser, task).json()["next"]
     assert following is not None and len(following["candidates"]) == k
     # Holding a lease, asking again costs the lookup only: session, user, project, held lease, its candidates.

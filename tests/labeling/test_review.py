@@ -63,6 +63,7 @@ def test_sampling_adds_no_query_to_a_submit(project, labeler):
 
 def test_queueing_for_review_leaves_reviewed_rankings_alone(project, labeler, other_labeler, reviewer):
     project.overlap = 2
+    project.agreement_threshold = 0  # not queued as contentious, however the two rank
     project.save()
     prompt = add_ready_prompt(project)
     first, second = rank(labeler, project), rank(other_labeler, project)

@@ -1,0 +1,267 @@
+"""Quality figures kept up to date on every submit, so that reading them never scans the rankings:
+per prompt (agreement between its labelers), per labeler in a project (running sums for peer agreement,
+gold accuracy, qualification, speed, skips, position and length bias, and the automatic flag), per
+project (Krippendorff's alpha, refreshed in the background), and gold reference rankings.
+
+The definitions of agreement are rankdata.agreement's; these rows only add up its results."""
+import math
+
+from django.conf import settings
+from django.db import connection, models
+from django.db.models import Exists, OuterRef, Q
+
+from labeling.models.projects import Project
+from labeling.models.prompts import Prompt
+
+
+def add_to_counters(model, key_fields, rows):
+    """Add each row's numbers to the stored row with the same key (a new row starts from the fields'
+    defaults), in one INSERT ... ON CONFLICT DO UPDATE statement; returns the stored rows after the addition.
+
+    `rows`: dicts with every key field and the same counters (plus, for a new row, its relations)."""
+    if not rows:
+        return []
+    table = model._meta.db_table
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key or field.is_relation]
+    counters = [field.column for field in fields
+                if field.name in rows[0] and field.name not in key_fields and not field.is_relation]
+    refreshed = [field.column for field in fields if getattr(field, "auto_now", False)]
+    values = []
+    for row in rows:
+        instance = model(**{f"{name}_id" if model._meta.get_field(name).is_relation else name: value
+                            for name, value in row.items()})
+        values += [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
+    updates = [f"{column} = {table}.{column} + EXCLUDED.{column}" for column in counters]
+    updates += [f"{column} = EXCLUDED.{column}" for column in refreshed]
+    keys = ", ".join(model._meta.get_field(name).column for name in key_fields)
+    sql = (f"INSERT INTO {table} ({', '.join(field.column for field in fields)}) VALUES {placeholders} "
+           f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)} RETURNING *")
+    return list(model.objects.raw(sql, values))
+
+
+def correlation(n, sx, sy, sxx, syy, sxy):
+    """Pearson's r from running sums; None while either side has no spread."""
+    spread = (n * sxx - sx * sx) * (n * syy - sy * sy)
+    if n < 2 or spread <= 0:
+        return None
+    return (n * sxy - sx * sy) / math.sqrt(spread)
+
+
+class GoldSource(models.TextChoices):
+    ADMIN = "admin", "Set by an admin"
+    IMPORT = "import", "Imported"
+    REVIEW = "review", "Taken from an accepted review"
+    UNANIMOUS = "unanimous", "Labelers agreed unanimously"
+
+
+class GoldRanking(models.Model):
+    """A prompt's reference ranking. Gold prompts leave the pool: they are mixed into every labeler's queue
+    (at the project's gold rate, and as the qualification set), each labeler at most once."""
+
+    prompt = models.OneToOneField(Prompt, primary_key=True, on_delete=models.CASCADE, related_name="gold")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="gold_rankings")
+    reference = models.JSONField(help_text="Tier of each candidate, by candidate id: {id: tier}, 1 = best.")
+    source = models.CharField(max_length=16, choices=GoldSource.choices, default=GoldSource.ADMIN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"Gold ranking of prompt {self.prompt_id}"
+
+    @property
+    def tiers(self):
+        return {int(candidate): tier for candidate, tier in self.reference.items()}
+
+
+class PromptAgreement(models.Model):
+    """Agreement among the labelers of one (non-gold) prompt, over every two of its rankings."""
+
+    prompt = models.OneToOneField(Prompt, primary_key=True, on_delete=models.CASCADE, related_name="agreement")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompt_agreements")
+    rankings = models.PositiveIntegerField(default=0)
+    agreeing_pairs = models.PositiveIntegerField(default=0, help_text="Candidate pairs two labelers ordered alike, "
+                                                 "over every two labelers.")
+    pairs = models.PositiveIntegerField(default=0)
+    tau_sum = models.FloatField(default=0)
+    tau_count = models.PositiveIntegerField(default=0)
+    extra_slots = models.PositiveSmallIntegerField(default=0, help_text="Rank slots added because agreement was "
+                                                   "below the project's threshold.")
+    contentious = models.BooleanField(default=False, help_text="Below the threshold with every extra slot used: "
+                                      "its rankings went to review.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "contentious"], name="prompt_agreement_project")]
+
+    def __str__(self):
+        return f"Agreement on prompt {self.prompt_id}"
+
+    @property
+    def agreement(self):
+        return self.agreeing_pairs / self.pairs if self.pairs else None
+
+    @property
+    def tau(self):
+        return self.tau_sum / self.tau_count if self.tau_count else None
+
+
+class Qualification(models.TextChoices):
+    PENDING = "pending", "Not qualified yet"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+    OVERRIDDEN = "overridden", "Let through by an admin"
+
+
+# Qualification states in which a labeler gets real tasks.
+QUALIFIED = (Qualification.PASSED, Qualification.OVERRIDDEN)
+
+
+class LabelerQualityQuerySet(models.QuerySet):
+    def flagged(self):
+        return self.filter(flagged_at__isnull=False)
+
+
+class LabelerQuality(models.Model):
+    """One labeler's standing in one project: running sums every figure of the quality page derives from,
+    the qualification, and the automatic flag. Written only by labeling.workflow."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="labeler_quality")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quality")
+    rankings = models.PositiveIntegerField(default=0)
+    candidates_ranked = models.PositiveIntegerField(default=0)
+    time_spent_ms = models.BigIntegerField(default=0)
+    skips = models.PositiveIntegerField(default=0)
+    # Against the other labelers of the same (non-gold) prompts: each other ranking is one comparison.
+    peer_comparisons = models.PositiveIntegerField(default=0)
+    peer_agreeing_pairs = models.PositiveIntegerField(default=0)
+    peer_pairs = models.PositiveIntegerField(default=0)
+    peer_tau_sum = models.FloatField(default=0)
+    peer_tau_count = models.PositiveIntegerField(default=0)
+    # Against gold references, qualification included.
+    gold_rankings = models.PositiveIntegerField(default=0)
+    gold_agreeing_pairs = models.PositiveIntegerField(default=0)
+    gold_pairs = models.PositiveIntegerField(default=0)
+    # The qualification set is the gold rankings made since it (re)started: the gold sums at that moment.
+    qualification = models.CharField(max_length=16, choices=Qualification.choices, default=Qualification.PENDING)
+    qualification_gold_before = models.PositiveIntegerField(default=0)
+    qualification_agreeing_before = models.PositiveIntegerField(default=0)
+    qualification_pairs_before = models.PositiveIntegerField(default=0)
+    # Running sums for Pearson's r over every rated candidate: (display position, tier) and
+    # (length rank, 1 = longest, tier).
+    position_n = models.PositiveIntegerField(default=0)
+    position_sx = models.FloatField(default=0)
+    position_sy = models.FloatField(default=0)
+    position_sxx = models.FloatField(default=0)
+    position_syy = models.FloatField(default=0)
+    position_sxy = models.FloatField(default=0)
+    length_n = models.PositiveIntegerField(default=0)
+    length_sx = models.FloatField(default=0)
+    length_sy = models.FloatField(default=0)
+    length_sxx = models.FloatField(default=0)
+    length_syy = models.FloatField(default=0)
+    length_sxy = models.FloatField(default=0)
+    flagged_at = models.DateTimeField(null=True, blank=True)
+    flag_reasons = models.JSONField(default=list, blank=True)
+    # An admin who clears a flag vouches for the labeler: the rules do not flag them again.
+    flag_cleared_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="+")
+
+    objects = LabelerQualityQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "labeler quality"
+        constraints = [models.UniqueConstraint(fields=["project", "labeler"], name="one_quality_row_per_labeler")]
+
+    def __str__(self):
+        return f"{self.labeler} in {self.project}"
+
+    @property
+    def is_flagged(self):
+        return self.flagged_at is not None
+
+    @property
+    def peer_agreement(self):
+        return self.peer_agreeing_pairs / self.peer_pairs if self.peer_pairs else None
+
+    @property
+    def peer_tau(self):
+        return self.peer_tau_sum / self.peer_tau_count if self.peer_tau_count else None
+
+    @property
+    def gold_accuracy(self):
+        return self.gold_agreeing_pairs / self.gold_pairs if self.gold_pairs else None
+
+    @property
+    def qualification_done(self):
+        return self.gold_rankings - self.qualification_gold_before
+
+    @property
+    def qualification_agreement(self):
+        pairs = self.gold_pairs - self.qualification_pairs_before
+        return (self.gold_agreeing_pairs - self.qualification_agreeing_before) / pairs if pairs else None
+
+    @property
+    def position_bias(self):
+        return correlation(self.position_n, self.position_sx, self.position_sy, self.position_sxx,
+                           self.position_syy, self.position_sxy)
+
+    @property
+    def length_bias(self):
+        return correlation(self.length_n, self.length_sx, self.length_sy, self.length_sxx, self.length_syy,
+                           self.length_sxy)
+
+    @property
+    def rankings_per_hour(self):
+        return self.rankings * 3_600_000 / self.time_spent_ms if self.time_spent_ms else None
+
+    @property
+    def skip_rate(self):
+        seen = self.rankings + self.skips
+        return self.skips / seen if seen else None
+
+    @property
+    def mean_ms_per_candidate(self):
+        return self.time_spent_ms / self.candidates_ranked if self.candidates_ranked else None
+
+    def rule_breaches(self, project):
+        """Why the project's rules would flag this labeler now (empty: they would not). Each rule waits for
+        enough evidence, set per project, so that a few unlucky rankings flag nobody."""
+        reasons = []
+        if (self.gold_rankings >= project.flag_after_gold and self.gold_accuracy is not None
+                and self.gold_accuracy < project.flag_min_gold_accuracy):
+            reasons.append(f"gold accuracy {self.gold_accuracy:.2f} < {project.flag_min_gold_accuracy:.2f}")
+        if (self.peer_comparisons >= project.flag_after_comparisons and self.peer_agreement is not None
+                and self.peer_agreement < project.flag_min_peer_agreement):
+            reasons.append(f"peer agreement {self.peer_agreement:.2f} < {project.flag_min_peer_agreement:.2f}")
+        if self.rankings >= project.flag_after_rankings:
+            bias = self.position_bias
+            if bias is not None and abs(bias) >= project.flag_max_position_bias:
+                reasons.append(f"position bias {bias:.2f} (limit {project.flag_max_position_bias:.2f})")
+            per_candidate = self.mean_ms_per_candidate
+            if per_candidate is not None and per_candidate < project.flag_min_ms_per_candidate:
+                reasons.append(f"{per_candidate:.0f} ms per response (limit {project.flag_min_ms_per_candidate} ms)")
+        return reasons
+
+
+def quarantined():
+    """A condition on rankings: its labeler is flagged in the ranking's project. (Whether a reviewer's
+    acceptance lets it through is decided with the review status, where the training filter is defined.)"""
+    return Exists(LabelerQuality.objects.flagged().filter(
+        project_id=OuterRef("prompt__project_id"), labeler_id=OuterRef("labeler_id")))
+
+
+def of_gold_prompt():
+    return Q(prompt__gold__isnull=False)
+
+
+class ProjectAgreement(models.Model):
+    """Krippendorff's alpha (ordinal) over every ranking of a project: it needs all of them at once, so it
+    is computed in the background (worker.refresh_agreement_alpha) and read from here."""
+
+    project = models.OneToOneField(Project, primary_key=True, on_delete=models.CASCADE, related_name="agreement")
+    alpha = models.FloatField(null=True, blank=True)
+    rankings = models.PositiveIntegerField(default=0, help_text="Rankings alpha was computed over.")
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Agreement in {self.project}"
