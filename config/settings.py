@@ -223,6 +223,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 240},
     },
+    "refresh-agreement-alpha": {
+        "task": "worker.refresh_agreement_alpha",
+        "schedule": 600.0,
+        "options": {"expires": 540},
+    },
 }
 
 LOGGING = {

@@ -5,6 +5,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import transaction
 
+from labeling import quality
 from worker import generation_jobs
 
 GENERATION_TIME_LIMIT = settings.RANKWISE_GENERATION_TIME_LIMIT
@@ -40,3 +41,9 @@ def generate_candidates(self, prompt_ids):
 @shared_task(name="worker.requeue_waiting_prompts")
 def requeue_waiting_prompts():
     return generation_jobs.requeue_waiting(generate_candidates.delay)
+
+
+@shared_task(name="worker.refresh_agreement_alpha")
+def refresh_agreement_alpha():
+    """Krippendorff's alpha needs every ranking at once: refreshed here, read from the database by pages."""
+    return quality.refresh_stale_alphas()

@@ -379,3 +379,46 @@ def test_next_and_submit_cost_a_fixed_number_of_queries_whatever_the_overlap(k3)
         return len(queries)
 
     assert cost(2) == cost(5)
+
+
+# --- What admins read (labeling.quality) ----------------------------------------------------------
+
+def test_the_figures_admins_read(k3, three):
+    from labeling import quality
+    from rankdata.agreement import krippendorff_alpha
+
+    a, b, c = three
+    add_ready_prompt(k3, "one")
+    add_ready_prompt(k3, "two")
+    for user, tiers, ms in ((a, [1, 2, 3], 3000), (b, [1, 1, 2], 6000), (c, [3, 2, 1], 9000)):
+        rank(user, k3, tiers, time_spent_ms=ms)
+        rank(user, k3, tiers, time_spent_ms=ms * 3)
+    figures = quality.project_figures(k3)
+    assert figures["pairwise_agreement"] == pytest.approx(2 / 9)
+    assert figures["prompts_compared"] == 2 and figures["labelers"] == 3
+    table = {row["username"]: row for row in quality.labeler_table(k3)}
+    assert table["rater0"]["median_ms_per_ranking"] == pytest.approx(6000)
+    assert table["rater0"]["median_ms_per_candidate"] == pytest.approx(2000)
+    assert table["rater2"]["peer_agreement"] == 0 and table["rater0"]["rankings"] == 2
+    assert quality.labeler_figures(k3, b)["peer_agreement"] == pytest.approx(2 / 6)
+    alpha = quality.refresh_alpha(k3)
+    by_prompt = {}
+    for ranking in Ranking.objects.prefetch_related("ratings"):
+        by_prompt.setdefault(ranking.prompt_id, {})[ranking.labeler_id] = {
+            r.candidate_id: r.tier for r in ranking.ratings.all()}
+    assert alpha == pytest.approx(krippendorff_alpha(list(by_prompt.values())))
+    assert quality.project_figures(k3)["krippendorff_alpha"] == pytest.approx(alpha)
+    assert quality.refresh_stale_alphas() == 0  # nothing new since
+
+
+def test_contentious_prompts_are_listed_lowest_agreement_first(k3, three):
+    from labeling import quality
+
+    k3.overlap, k3.agreement_threshold = 3, 0.9
+    k3.save()
+    worse, better = add_ready_prompt(k3, "worse"), add_ready_prompt(k3, "better")
+    for user, tiers in zip(three, ([1, 2, 3], [3, 2, 1], [2, 1, 3])):
+        rank(user, k3, tiers)  # "worse"
+    for user, tiers in zip(three, ([1, 2, 3], [1, 2, 3], [2, 1, 3])):
+        rank(user, k3, tiers)  # "better"
+    assert [row.prompt_id for row in quality.contentious_prompts(k3)] == [worse.pk, better.pk]

@@ -1,0 +1,122 @@
+"""The quality figures admins read (the quality page, the data explorer, the admin API), from the rows
+labeling.workflow keeps up to date on every submit: reading them never recomputes agreement over the
+rankings. The only heavy figure, Krippendorff's alpha, is computed by `refresh_alpha` in the background.
+
+Labelers never get these: every caller is an admin view."""
+from collections import defaultdict
+
+from django.db.models import Aggregate, Count, F, FloatField, Q, Sum
+from django.utils import timezone
+
+from labeling.models import CandidateRating, LabelerQuality, Project, ProjectAgreement, PromptAgreement, Ranking
+from rankdata.agreement import krippendorff_alpha
+
+
+class Median(Aggregate):
+    """PostgreSQL's continuous median."""
+    function = None
+    template = "percentile_cont(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+
+def median_ms_per_ranking(project, labeler=None):
+    """{labeler id: median time spent per ranking (ms)} over the project's rankings."""
+    rankings = Ranking.objects.filter(prompt__project=project)
+    if labeler is not None:
+        rankings = rankings.filter(labeler=labeler)
+    return dict(rankings.values("labeler_id").annotate(median=Median("time_spent_ms"))
+                .values_list("labeler_id", "median"))
+
+
+def _figures(standing, median_ms, k):
+    return {
+        "labeler": standing.labeler_id,
+        "username": standing.labeler.get_username(),
+        "rankings": standing.rankings,
+        "rankings_per_hour": standing.rankings_per_hour,
+        "median_ms_per_ranking": median_ms,
+        "median_ms_per_candidate": median_ms / k if median_ms is not None else None,
+        "skip_rate": standing.skip_rate,
+        "peer_agreement": standing.peer_agreement,
+        "peer_tau": standing.peer_tau,
+        "peer_comparisons": standing.peer_comparisons,
+        "gold_rankings": standing.gold_rankings,
+        "gold_accuracy": standing.gold_accuracy,
+        "position_bias": standing.position_bias,
+        "length_bias": standing.length_bias,
+        "qualification": standing.qualification,
+        "flagged": standing.is_flagged,
+        "flagged_at": standing.flagged_at,
+        "flag_reasons": standing.flag_reasons,
+    }
+
+
+def labeler_table(project):
+    """One dict of figures per labeler who ranked (or skipped) in the project, by username: the quality
+    page's per-labeler table. Three queries, whatever the number of rankings but the medians' scan."""
+    medians = median_ms_per_ranking(project)
+    standings = LabelerQuality.objects.filter(project=project).select_related("labeler").order_by("labeler__username")
+    return [_figures(standing, medians.get(standing.labeler_id), project.k) for standing in standings]
+
+
+def labeler_figures(project, labeler):
+    """One labeler's figures in a project (None before their first ranking or skip there)."""
+    standing = LabelerQuality.objects.filter(project=project, labeler=labeler).select_related("labeler").first()
+    if standing is None:
+        return None
+    return _figures(standing, median_ms_per_ranking(project, labeler).get(labeler.pk), project.k)
+
+
+def project_figures(project):
+    """The project's agreement: InstructGPT's pairwise agreement over every two labelers of a prompt, the
+    mean Kendall tau-b, Krippendorff's alpha (as of its last refresh), and how many prompts are contentious."""
+    sums = PromptAgreement.objects.filter(project=project).aggregate(
+        agreeing=Sum("agreeing_pairs"), all_pairs=Sum("pairs"), taus=Sum("tau_sum"), tau_n=Sum("tau_count"),
+        compared=Count("pk", filter=Q(rankings__gte=2)), contentious=Count("pk", filter=Q(contentious=True)),
+        below=Count("pk", filter=Q(pairs__gt=0, agreeing_pairs__lt=F("pairs") * project.agreement_threshold)))
+    alpha = ProjectAgreement.objects.filter(project=project).first()
+    labelers = LabelerQuality.objects.filter(project=project).aggregate(
+        labelers=Count("pk"), flagged=Count("pk", filter=Q(flagged_at__isnull=False)))
+    return {
+        "pairwise_agreement": sums["agreeing"] / sums["all_pairs"] if sums["all_pairs"] else None,
+        "kendall_tau": sums["taus"] / sums["tau_n"] if sums["tau_n"] else None,
+        "krippendorff_alpha": alpha.alpha if alpha else None,
+        "alpha_computed_at": alpha.computed_at if alpha else None,
+        "prompts_compared": sums["compared"],
+        "prompts_below_threshold": sums["below"],
+        "contentious_prompts": sums["contentious"],
+        **labelers,
+    }
+
+
+def contentious_prompts(project):
+    """Prompts whose labelers stayed below the agreement threshold with every extra slot used, lowest
+    agreement first."""
+    return (PromptAgreement.objects.filter(project=project, contentious=True).select_related("prompt")
+            .order_by(F("agreeing_pairs") * 1.0 / F("pairs"), "prompt_id"))
+
+
+def refresh_alpha(project):
+    """Compute Krippendorff's alpha over every (non-gold) ranking of the project and store it."""
+    prompts = defaultdict(lambda: defaultdict(dict))
+    ratings = (CandidateRating.objects.filter(ranking__prompt__project=project, ranking__prompt__gold__isnull=True)
+               .values_list("ranking__prompt_id", "ranking__labeler_id", "candidate_id", "tier").iterator(10_000))
+    rankings = set()
+    for prompt_id, labeler_id, candidate_id, tier in ratings:
+        prompts[prompt_id][labeler_id][candidate_id] = tier
+        rankings.add((prompt_id, labeler_id))
+    shared = [by_labeler for by_labeler in prompts.values() if len(by_labeler) >= 2]
+    alpha = krippendorff_alpha(shared) if shared else None
+    ProjectAgreement.objects.update_or_create(project=project, defaults={
+        "alpha": alpha, "rankings": len(rankings), "computed_at": timezone.now()})
+    return alpha
+
+
+def refresh_stale_alphas():
+    """Refresh alpha of every project whose ranking count changed since its last refresh (the beat job)."""
+    counts = Ranking.objects.filter(prompt__gold__isnull=True).values("prompt__project").annotate(n=Count("pk"))
+    stored = dict(ProjectAgreement.objects.values_list("project_id", "rankings"))
+    stale = [row["prompt__project"] for row in counts if stored.get(row["prompt__project"]) != row["n"]]
+    for project in Project.objects.filter(pk__in=stale):
+        refresh_alpha(project)
+    return len(stale)
