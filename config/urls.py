@@ -20,6 +20,7 @@ urlpatterns = [
     path("projects/<int:project_id>/models/", views.model_comparison, name="model-comparison"),
     path("history/", views.history, name="history"),
     path("projects/<int:project_id>/qualification/", views.qualification, name="qualification"),
+    path("projects/<int:project_id>/review/", views.review, name="review"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -2,15 +2,18 @@
 browser and the API share one code path for every submit."""
 
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from labeling.model_comparison import leaderboard_plot, project_comparison
+from labeling import workflow
 from labeling.models import (
     LabelerQuality, Project, PromptKind, Qualification, Ranking, SkipReason, TaskKind, TaskState,
 )
+from labeling.roles import REVIEW_PERMISSION
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
 from labeling.stats import labeler_history, labeler_stats, queue_counts, ranking_summary
 from rankdata.agreement import pairwise_agreement
@@ -110,3 +113,36 @@ def qualification(request, project_id):
         "project": project, "standing": standing, "state": state, "states": Qualification,
         "required": project.qualification_tasks, "comparisons": comparisons,
     })
+
+
+@permission_required(REVIEW_PERMISSION, raise_exception=True)
+def review(request, project_id):
+    """The reviewer's page: the oldest ranking waiting for review in the project, whole, with a form to
+    accept or reject it with a reason. A decision posts back here and the next ranking follows."""
+    project = get_object_or_404(Project, pk=project_id)
+    errors = {}
+    if request.method == "POST":
+        decision = request.POST.get("decision")
+        try:
+            if decision not in ("accept", "reject"):
+                raise ValidationError({"decision": "choose accept or reject"})
+            workflow.review_ranking(int(request.POST.get("ranking", "0") or 0), request.user,
+                                    accept=decision == "accept", reason=request.POST.get("reason", ""))
+        except ValidationError as exc:
+            errors = exc.message_dict
+        except (workflow.ReviewNotFound, ValueError):
+            errors = {"ranking": ["it was reviewed meanwhile, or does not exist; here is the next one"]}
+        else:
+            return redirect("review", project.pk)
+    queue = Ranking.objects.review_queue(project).exclude(labeler=request.user)
+    ranking = (queue.select_related("prompt", "labeler").prefetch_related("ratings__candidate").first())
+    rows = []
+    if ranking is not None:
+        position = {candidate: i for i, candidate in enumerate(ranking.display_order or [])}
+        for rating in sorted(ranking.ratings.all(), key=lambda r: (position.get(r.candidate_id, len(position)),
+                                                                  r.candidate_id)):
+            rows.append({"rating": rating, "flags": [FLAGS.get(flag, flag) for flag in rating.flags]})
+    return render(request, "labeling/review.html", {
+        "project": project, "ranking": ranking, "rows": rows, "waiting": queue.count(), "errors": errors,
+        "reason": request.POST.get("reason", "") if errors else "",
+    }, status=400 if errors else 200)

@@ -71,7 +71,7 @@ def test_labelers_see_only_their_own_tasks(ids, labeler, other_labeler):
     assert client_for(other_labeler).get("/api/tasks/").json()["results"] == []
 
 
-PAGES = ["/", "/projects/{id}/work/rank/", "/admin/", "/admin/labeling/ranking/",
+PAGES = ["/", "/projects/{id}/work/rank/", "/projects/{id}/review/", "/admin/", "/admin/labeling/ranking/",
          "/admin/labeling/project/{id}/import/"]
 
 

@@ -1,5 +1,7 @@
 """Review: sampling into the queue, a reviewer's decision, the rejected ranking's slot going back to the
 pool, what labelers and reviewers may see, and bad input."""
+import re
+
 import pytest
 
 from labeling import workflow
@@ -207,3 +209,47 @@ def test_labelers_see_their_own_outcome_and_reason_but_no_one_elses_and_no_queue
 def test_reviewers_only_review(project, reviewer, method, url):
     response = getattr(client_for(reviewer), method)(url.format(p=project.pk), {}, format="json")
     assert response.status_code == 403
+
+
+def page_client(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_review_page_shows_the_ranking_whole_and_escaped(project, labeler, reviewer):
+    add_ready_prompt(project, "Write <script>alert(1)</script>",
+                     candidates=[f"<b>answer</b> {i}" for i in range(project.k)])
+    ranking = pending_ranking(project, labeler)
+    response = page_client(reviewer).get(f"/projects/{project.pk}/review/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert "&lt;b&gt;answer&lt;/b&gt;" in html and "its prompt is contentious" in html
+    shown = [int(c) for c in re.findall(r'data-candidate="(\d+)"', html)]
+    assert shown == ranking.display_order
+    assert "1 ranking waiting for review" in html
+
+
+def test_rejecting_on_the_page_needs_a_reason_then_moves_on(project, labeler, reviewer):
+    add_ready_prompt(project)
+    ranking = pending_ranking(project, labeler)
+    client = page_client(reviewer)
+
+    refused = client.post(f"/projects/{project.pk}/review/", {"ranking": ranking.pk, "decision": "reject"})
+    assert refused.status_code == 400 and 'data-field="reason"' in refused.content.decode()
+    ranking.refresh_from_db()
+    assert ranking.review_status == ReviewStatus.PENDING
+
+    done = client.post(f"/projects/{project.pk}/review/", {"ranking": ranking.pk, "decision": "reject",
+                                                           "reason": "Ranked the refusal first"})
+    assert done.status_code == 302
+    ranking.refresh_from_db()
+    assert ranking.review_status == ReviewStatus.REJECTED and ranking.review_reason == "Ranked the refusal first"
+    assert "Nothing to review" in client.get(f"/projects/{project.pk}/review/").content.decode()
+
+
+def test_labelers_cannot_open_the_review_page(project, labeler):
+    assert page_client(labeler).get(f"/projects/{project.pk}/review/").status_code == 403
