@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from config.jobs import enqueue_on_commit
+from labeling.jobs import enqueue_on_commit
 from exports.spec import DATASETS, FORMATS, ExportSpec
 from labeling.transitions import InvalidTransition, StateMachine
 

@@ -15,7 +15,7 @@ from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from config.jobs import enqueue_on_commit
+from labeling.jobs import enqueue_on_commit
 from labeling.models import (
     OPEN_PROMPT_STATES, PROMPT_STATES, QUALIFIED, REPORT_REASONS, REVIEW_STATES, TASK_STATES,
     UNFINISHED_TASK_STATES, Candidate, CandidateRating, Demonstration, GoldRanking, GoldSource, LabelerQuality,

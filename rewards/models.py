@@ -12,7 +12,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from config.jobs import enqueue_on_commit
+from labeling.jobs import enqueue_on_commit
 from labeling.models import Project
 from labeling.transitions import StateMachine
 from rewards.promotion import CHANCE, decide_promotion

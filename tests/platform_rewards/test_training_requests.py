@@ -43,8 +43,8 @@ def test_two_concurrent_api_requests_answer_202_and_409(postgres, admin_user):
 
 def test_a_request_queues_the_task_after_commit(project, admin_user, django_capture_on_commit_callbacks, monkeypatch):
     sent = []
-    monkeypatch.setattr("rewards.tasks.train_reward_model.delay",
-                        lambda run_id: sent.append(run_id) or type("Result", (), {"id": "celery-1"})())
+    monkeypatch.setattr("rewards.tasks.train_reward_model.apply_async",
+                        lambda args, kwargs=None, **options: sent.append((*args, options["task_id"])))
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client_for(admin_user).post(f"/api/projects/{project.pk}/training-runs/",
@@ -55,8 +55,8 @@ def test_a_request_queues_the_task_after_commit(project, admin_user, django_capt
         callback()
 
     run = TrainingRun.objects.get()
-    assert sent == [run.pk]
-    assert run.celery_task_id == "celery-1"
+    # The message carries the task id the run recorded in the same transaction.
+    assert sent == [(run.pk, run.celery_task_id)] and run.celery_task_id
     assert run.status == RunStatus.QUEUED and run.trigger == Trigger.MANUAL
     assert run.hyperparameters == {"max_steps": 5, "max_length": 64}
     assert run.requested_by == admin_user
