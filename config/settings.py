@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "labeling",
     "rewards",
     "exports",
+    "intake",
 ]
 
 MIDDLEWARE = [
@@ -140,6 +141,13 @@ SPECTACULAR_SETTINGS = {
 # --- Labeling rules -------------------------------------------------------------------------
 RANKWISE_LEASE_MINUTES = env_int("RANKWISE_LEASE_MINUTES", 30, minimum=1)
 RANKWISE_MAX_TEXT_CHARS = env_int("RANKWISE_MAX_TEXT_CHARS", 20_000, minimum=1)
+# Prompt intake from API users (/v1/chat/completions): prompts filed per user, the largest request body,
+# and whether personal data in a prompt is masked or the prompt is not filed at all ("mask" or "refuse").
+RANKWISE_INTAKE_PROMPTS_PER_USER = env_int("RANKWISE_INTAKE_PROMPTS_PER_USER", 200, minimum=0)
+RANKWISE_INTAKE_MAX_BODY_BYTES = env_int("RANKWISE_INTAKE_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+RANKWISE_INTAKE_PERSONAL_DATA = env_str("RANKWISE_INTAKE_PERSONAL_DATA", "mask")
+if RANKWISE_INTAKE_PERSONAL_DATA not in ("mask", "refuse"):
+    raise ImproperlyConfigured("RANKWISE_INTAKE_PERSONAL_DATA must be mask or refuse")
 
 # --- Reward models --------------------------------------------------------------------------
 # Checkpoints, one folder per version (project-<id>/run-<id>), written by rename so none is ever half there.

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from exports import api as exports_api
+from intake import views as intake_views
 from labeling import api, views
 
 router = DefaultRouter()
@@ -21,6 +22,7 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("projects/<int:project_id>/qualification/", views.qualification, name="qualification"),
     path("projects/<int:project_id>/review/", views.review, name="review"),
+    path("v1/chat/completions", intake_views.chat_completions, name="chat-completions"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

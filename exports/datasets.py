@@ -34,7 +34,8 @@ def pseudonym(user_id, username, pseudonymize=True):
 
 
 def split_of(prompt_text, seed, shares):
-    """The split a prompt belongs to, from a seeded hash of its text.
+    """The split a prompt belongs to, from a seeded hash of its text (or of its split group, so that all
+    prompts of one API user share a split: `Prompts.fetch` passes the group instead of the text).
 
     Hashing the text (not the row id) keeps every row of a prompt, in every dataset and in a re-imported
     copy, in one split; and two prompts with the same text cannot end up on both sides of train/test."""
@@ -69,11 +70,11 @@ class Prompts:
         self.by_id = {i: self.by_id[i] for i in prompt_ids if i in self.by_id}
         missing = [i for i in prompt_ids if i not in self.by_id]
         if missing:
-            for prompt_id, messages in conn.execute(
-                    "SELECT id, messages::text FROM labeling_prompt WHERE id = ANY(%s)", [missing]):
+            for prompt_id, messages, group in conn.execute(
+                    "SELECT id, messages::text, split_group FROM labeling_prompt WHERE id = ANY(%s)", [missing]):
                 messages = orjson.loads(messages)
                 text = conversation_text(messages)
-                self.by_id[prompt_id] = PromptInfo(messages, text, split_of(text, self.seed, self.shares))
+                self.by_id[prompt_id] = PromptInfo(messages, text, split_of(group or text, self.seed, self.shares))
         return self.by_id
 
 

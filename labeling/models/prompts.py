@@ -65,6 +65,9 @@ class Prompt(models.Model):
     generation_claim = models.CharField(max_length=64, blank=True)
     generation_claimed_until = models.DateTimeField(null=True, blank=True)
     external_id = models.CharField(max_length=200, blank=True, help_text="Identifier from an import, if any.")
+    # Prompts of one group land in one export split whatever their text: an API user's prompts all go to
+    # train, validation or test together ("api-user:<id>"), as InstructGPT split its API prompts by user.
+    split_group = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

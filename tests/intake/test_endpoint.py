@@ -1,0 +1,129 @@
+"""POST /v1/chat/completions: OpenAI-shaped answers from the project's generator, and the intake filters."""
+import json
+
+import pytest
+from django.test import Client
+
+from intake.models import ApiUser, IntakeRecord
+from labeling.models import Prompt, PromptSource, PromptState
+
+pytestmark = pytest.mark.postgres
+
+
+def call(token, body, **headers):
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    if token is not None:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return Client().post("/v1/chat/completions", raw, content_type="application/json", **headers)
+
+
+def ask(text, **extra):
+    return {"model": "tiny", "messages": [{"role": "user", "content": text}], **extra}
+
+
+def test_it_answers_like_openai_and_files_the_prompt_as_api(postgres, api_user):
+    response = call(api_user.token, ask("Say hello to the world."))
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["object"] == "chat.completion" and body["model"] == "tiny"
+    assert body["choices"][0]["message"]["role"] == "assistant" and body["choices"][0]["finish_reason"] == "stop"
+    assert isinstance(body["choices"][0]["message"]["content"], str)
+    assert response["X-Rankwise-Intake"] == "stored" and response["Server-Timing"].startswith("generation;dur=")
+    prompt = Prompt.objects.get()
+    assert prompt.source == PromptSource.API and prompt.messages == [{"role": "user", "content": "Say hello to the world."}]
+    assert prompt.state == PromptState.AWAITING_CANDIDATES  # into the pipeline like any prompt
+    assert prompt.split_group == f"api-user:{api_user.pk}" and prompt.intake.api_user == api_user
+
+
+def test_without_consent_it_answers_and_stores_nothing(postgres, api_user):
+    ApiUser.objects.filter(pk=api_user.pk).update(consent=False)
+    response = call(api_user.token, ask("Say hello to the world."))
+    assert response.status_code == 200 and response["X-Rankwise-Intake"] == "no_consent"
+    assert not Prompt.objects.exists() and not IntakeRecord.objects.exists()
+
+
+def test_personal_data_is_masked_before_filing(postgres, api_user):
+    response = call(api_user.token, ask("Email jane@example.com or call 555-123-4567 about the sea."))
+    assert response["X-Rankwise-Intake"] == "stored"
+    assert Prompt.objects.get().messages[0]["content"] == "Email [EMAIL] or call [PHONE] about the sea."
+    assert IntakeRecord.objects.get().masked == ["EMAIL", "PHONE"]
+
+
+def test_personal_data_refuses_the_prompt_when_so_configured(postgres, api_user, settings):
+    settings.RANKWISE_INTAKE_PERSONAL_DATA = "refuse"
+    response = call(api_user.token, ask("My email is jane@example.com"))
+    assert response.status_code == 200 and response["X-Rankwise-Intake"] == "refused_personal_data"
+    assert not Prompt.objects.exists()
+
+
+def test_near_duplicates_and_prompts_past_the_cap_are_not_filed(postgres, api_user, intake_project):
+    long = "Write a short poem about the sea, in the voice of an old lighthouse keeper who has seen"
+    assert call(api_user.token, ask(long + " many storms."))["X-Rankwise-Intake"] == "stored"
+    assert call(api_user.token, ask(long.upper() + " a few ships."))["X-Rankwise-Intake"] == "duplicate"
+    other, token = ApiUser.objects.create_with_token(name="other", project=intake_project, consent=True,
+                                                     prompt_cap=2)
+    assert call(token, ask(long + " nothing at all"))["X-Rankwise-Intake"] == "duplicate"  # across users too
+    assert call(token, ask("Say hello."))["X-Rankwise-Intake"] == "stored"
+    assert call(token, ask("Explain gravity."))["X-Rankwise-Intake"] == "stored"
+    assert call(token, ask("Explain gravity to a child."))["X-Rankwise-Intake"] == "cap_reached"
+    assert Prompt.objects.count() == 3
+
+
+def test_the_default_cap_is_200(postgres, api_user):
+    assert api_user.prompt_cap == 200
+
+
+def test_streaming_sends_openai_chunks_then_done(postgres, api_user):
+    response = call(api_user.token, ask("Say hello.", stream=True))
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    events = [line[len("data: "):] for line in b"".join(response.streaming_content).decode().split("\n\n") if line]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert response["X-Rankwise-Intake"] == "stored"
+
+
+@pytest.mark.parametrize("header, code", [
+    (None, "missing_api_key"), ("Token abc", "missing_api_key"), ("Bearer rw-not-a-real-token", "invalid_api_key"),
+])
+def test_bad_tokens_are_refused_with_a_clear_401(postgres, api_user, header, code):
+    headers = {} if header is None else {"HTTP_AUTHORIZATION": header}
+    response = call(None, ask("Say hello."), **headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == code and response.json()["error"]["type"] == "authentication_error"
+    assert not Prompt.objects.exists()
+
+
+def test_a_revoked_token_is_refused(postgres, api_user):
+    ApiUser.objects.filter(pk=api_user.pk).update(is_active=False)
+    assert call(api_user.token, ask("Say hello.")).status_code == 401
+
+
+def test_an_oversized_body_is_refused_with_413_and_nothing_stored(postgres, api_user, settings):
+    settings.RANKWISE_INTAKE_MAX_BODY_BYTES = 2048
+    response = call(api_user.token, ask("x" * 5000))
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "request_too_large" and "limit is 2048" in error["message"]
+    assert not Prompt.objects.exists()
+
+
+@pytest.mark.parametrize("body, param", [
+    ("{not json", None),
+    ({"model": "tiny"}, "messages"),
+    ({"model": "tiny", "messages": [{"role": "robot", "content": "hi"}]}, "messages"),
+    ({"model": "tiny", "messages": [{"role": "user", "content": ""}]}, "messages[0].content"),
+    ({"model": "tiny", "messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    (ask("hi", temperature=9), "temperature"),
+    (ask("hi", max_tokens=0), "max_tokens"),
+    (ask("hi", stream="yes"), "stream"),
+    (ask("hi", n=3), "n"),
+    (ask("hi", model="gpt-4"), "model"),
+])
+def test_bad_requests_name_the_parameter_and_store_nothing(postgres, api_user, body, param):
+    response = call(api_user.token, body)
+    assert response.status_code in (400, 404), response.content
+    assert response.json()["error"]["param"] == param
+    assert not Prompt.objects.exists()
