@@ -56,7 +56,9 @@ class ExportRequest(serializers.Serializer):
     split = serializers.DictField(child=serializers.FloatField(min_value=0), required=False,
                                   help_text=f"Shares of prompts for {', '.join(SPLIT_NAMES)}, adding up to 1.")
     seed = serializers.IntegerField(default=0, help_text="Seed of the split.")
-    margin = serializers.BooleanField(default=False, help_text="Pairwise: add the Likert margin.")
+    margin = serializers.JSONField(
+        default=False, help_text='Pairwise: add a margin column: "likert" (or true) for the Likert difference, '
+                                 '"strength" for the labeler\'s stated preference strength (Llama 2 margins).')
     pseudonymize = serializers.BooleanField(default=True, help_text="Replace labeler names by keyed hashes.")
 
     def validate(self, data):

@@ -14,6 +14,7 @@ import orjson
 import pyarrow as pa
 from django.conf import settings
 
+from labeling.validation import preference_margin
 from rankdata.text import conversation_text
 
 # A placeholder user made by an import carries the pseudonym it had in the source; see exports.importing.
@@ -192,7 +193,7 @@ class Pairwise(Dataset):
     def query(self):
         condition, params = where(prompt_filters(self.spec), ranking_filters(self.spec))
         return f"""
-            SELECT p.id, ca.text, cb.text, ra.likert - rb.likert
+            SELECT p.id, ca.text, cb.text, ra.likert - rb.likert, r.strength, ra.tier, rb.tier
             FROM labeling_ranking r
             JOIN labeling_prompt p ON p.id = r.prompt_id
             JOIN labeling_candidaterating ra ON ra.ranking_id = r.id
@@ -204,10 +205,15 @@ class Pairwise(Dataset):
     def records(self, conn, rows):
         # The hot loop of the largest export (a million rows is common): one pass, no call per row.
         prompts, margin, out = self.prompts.fetch(conn, {row[0] for row in rows}), self.spec.margin, []
-        for prompt_id, chosen, rejected, likert_difference in rows:
+        for prompt_id, chosen, rejected, likert_difference, strength, chosen_tier, rejected_tier in rows:
             prompt = prompts[prompt_id]
             record = {"prompt": prompt.text, "chosen": chosen, "rejected": rejected}
-            if margin:
+            if margin == "strength":
+                # A stated strength is about the top pair (tiers 1 and 2, one response each); every other pair
+                # gets 0, the plain loss.
+                top_pair = chosen_tier == 1 and rejected_tier == 2
+                record["margin"] = preference_margin(strength) if top_pair else 0.0
+            elif margin:
                 # How much better the chosen response was rated on the 1-7 Likert scale (it may be 0 or
                 # less: the ranking and the ratings are separate judgements).
                 record["margin"] = float(likert_difference)
@@ -228,7 +234,7 @@ class Grouped(Dataset):
     def query(self):
         condition, params = where(prompt_filters(self.spec), ranking_filters(self.spec))
         return f"""
-            SELECT p.id, p.external_id, p.kind, p.source, p.use_case, r.labeler_id, u.username, r.display_order::text, r.time_spent_ms, r.created_at,
+            SELECT p.id, p.external_id, p.kind, p.source, p.use_case, r.labeler_id, u.username, r.display_order::text, r.time_spent_ms, r.created_at, r.strength,
                    json_agg(json_build_object(
                        'id', c.id, 'index', c.index, 'text', c.text, 'source', c.source,
                        'generator', c.generator, 'model_name', c.model_name, 'model_revision', c.model_revision, 'sampling', c.sampling,
@@ -244,7 +250,7 @@ class Grouped(Dataset):
 
     def record(self, prompt, row):
         (prompt_id, external_id, kind, source, use_case, labeler_id, username, display_order, time_spent_ms,
-         created_at, candidates) = row
+         created_at, strength, candidates) = row
         by_id = {c["id"]: c for c in orjson.loads(candidates)}
         order = [i for i in orjson.loads(display_order) if i in by_id]
         # Candidates the labeler was not shown in a recorded order (not expected) follow by index.
@@ -262,6 +268,8 @@ class Grouped(Dataset):
             "tiers": [c["tier"] for c in shown],
             "likert": [c["likert"] for c in shown],
             "flags": [c["flags"] for c in shown],
+            # How much better tier 1's response is than tier 2's (PREFERENCE_STRENGTHS), or null if not stated.
+            "strength": strength or None,
             "candidate_sources": [c["source"] for c in shown],
             "generators": [c["generator"] for c in shown],
             "model_names": [c["model_name"] for c in shown],
@@ -280,7 +288,7 @@ class Grouped(Dataset):
             ("id", pa.string()), ("prompt", pa.string()), ("messages", MESSAGES_TYPE), ("kind", pa.string()),
             ("source", pa.string()), ("use_case", pa.string()), ("candidates", pa.list_(pa.string())),
             ("candidate_indexes", pa.list_(pa.int16())), ("tiers", pa.list_(pa.int16())),
-            ("likert", pa.list_(pa.int16())), ("flags", pa.list_(pa.list_(pa.string()))),
+            ("likert", pa.list_(pa.int16())), ("flags", pa.list_(pa.list_(pa.string()))), ("strength", pa.string()),
             ("candidate_sources", pa.list_(pa.string())), ("generators", pa.list_(pa.string())),
             ("model_names", pa.list_(pa.string())), ("model_revisions", pa.list_(pa.string())), ("sampling", pa.list_(pa.string())),
             ("seeds", pa.list_(pa.int64())), ("rewards", pa.list_(pa.float64())), ("labeler", pa.string()),

@@ -29,6 +29,9 @@ FORMATS = {
 SPLIT_NAMES = ("train", "validation", "test")
 
 
+MARGINS = ("likert", "strength")
+
+
 @dataclass
 class Filters:
     since: datetime | None = None
@@ -50,7 +53,9 @@ class ExportSpec:
     # {"train": 0.8, "validation": 0.1, "test": 0.1}: shares of prompts; empty means one file.
     split: dict = field(default_factory=dict)
     seed: int = 0
-    margin: bool = False
+    # Pairwise: "" (no margin column), "likert" (the chosen response's Likert score minus the rejected one's) or
+    # "strength" (the labeler's stated preference strength as Llama 2's margin, 0 for pairs it is not about).
+    margin: str = ""
     pseudonymize: bool = True
 
     @property
@@ -83,15 +88,19 @@ class ExportSpec:
         seed = data.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
             errors["seed"] = "must be a whole number"
-        for flag in ("margin", "pseudonymize"):
-            if not isinstance(data.get(flag, False), bool):
-                errors[flag] = "must be true or false"
+        if not isinstance(data.get("pseudonymize", True), bool):
+            errors["pseudonymize"] = "must be true or false"
+        margin = data.get("margin", False)
+        # true is the older spelling of "likert".
+        margin = {False: "", None: "", True: "likert"}.get(margin, margin) if not isinstance(margin, str) else margin
+        if margin not in ("",) + MARGINS:
+            errors["margin"] = f"must be false, true or one of {', '.join(MARGINS)}"
         if dataset == "raw" and split:
             errors["split"] = "the raw dataset is for audits and is not split"
         if errors:
             raise ValidationError(errors)
         return cls(project_id=project_id, dataset=dataset, format=fmt, filters=filters, split=split, seed=seed,
-                   margin=data.get("margin", False), pseudonymize=data.get("pseudonymize", True))
+                   margin=margin, pseudonymize=data.get("pseudonymize", True))
 
 
 def _filters(raw, errors):

@@ -15,7 +15,7 @@ from labeling.model_comparison import project_comparison
 from labeling.models import Project, Prompt, PromptKind, Ranking, ReviewStatus, SkipReason, Task, TaskKind, TaskState
 from labeling.rendering import render_markdown
 from labeling.roles import REVIEW_PERMISSION
-from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
+from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN, PREFERENCE_STRENGTHS
 from labeling.stats import labeler_stats, project_progress, queue_counts
 
 
@@ -194,6 +194,10 @@ class RatingSerializer(serializers.Serializer):
 
 class RankingSubmission(serializers.Serializer):
     ratings = RatingSerializer(many=True)
+    strength = serializers.ChoiceField(
+        choices=list(PREFERENCE_STRENGTHS), required=False, allow_blank=True, default="",
+        help_text="How much better the best response is than the second (Llama 2's scale); needs one response "
+                  "alone in each of the first two tiers. Exported as the pairwise `margin`.")
     time_spent_ms = serializers.IntegerField(min_value=0, default=0)
 
 
@@ -429,7 +433,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         null when none is left), so that a labeler costs one request per ranking."""
         ranking, following = self._submit(request, RankingSubmission, lambda task_id, data: (
             workflow.submit_ranking_and_lease_next(task_id, request.user, ratings=data["ratings"],
-                                                   time_spent_ms=data["time_spent_ms"])))
+                                                   time_spent_ms=data["time_spent_ms"], strength=data["strength"])))
         return Response({**self._result(ranking), "next": task_payload(following) if following else None})
 
     @extend_schema(request=SkipSubmission, responses=SubmitResult)

@@ -24,6 +24,21 @@ FLAGS = {
     "expresses_moral_judgment": "Expresses a moral judgment",
 }
 
+# How much better the best response is than the second, on Llama 2's scale (Touvron et al. 2023, 3.2.1), with
+# the margin its reward-model loss adds for each level ("margin small", table 28). A ranking states it for its
+# top pair; exports write it as TRL's `margin` column and the in-platform trainer adds it to the loss.
+PREFERENCE_STRENGTHS = {
+    "significantly_better": ("Significantly better", 1.0),
+    "better": ("Better", 2 / 3),
+    "slightly_better": ("Slightly better", 1 / 3),
+    "negligibly_better": ("Negligibly better / unsure", 0.0),
+}
+
+
+def preference_margin(strength):
+    """The loss margin of a stated strength; 0 (the plain loss) when none was stated."""
+    return PREFERENCE_STRENGTHS[strength][1] if strength else 0.0
+
 
 def validate_text(field, text, *, allow_empty=False):
     if not isinstance(text, str):
@@ -83,6 +98,20 @@ def validate_ratings(ratings, candidate_ids):
         raise ValidationError({"ratings": f"the ranking leaves out candidates {sorted(missing)}"})
     # Tiers are stored dense (1, 2, ...) so that "2 = second best group" holds whatever numbers the client used.
     return dict(zip([r["candidate"] for r in ratings], dense_tiers([r["tier"] for r in ratings])))
+
+
+def validate_strength(strength, tiers):
+    """A preference strength is about the top pair: one response alone in tier 1, one alone in tier 2.
+    `tiers` is validate_ratings' {candidate: dense tier}."""
+    if strength in ("", None):
+        return ""
+    if strength not in PREFERENCE_STRENGTHS:
+        raise ValidationError({"strength": f"must be one of {', '.join(PREFERENCE_STRENGTHS)}"})
+    counts = [list(tiers.values()).count(tier) for tier in (1, 2)]
+    if counts != [1, 1]:
+        raise ValidationError({"strength": "says how much the best response beats the second, so the ranking "
+                                           "needs one response alone first and one alone second"})
+    return strength
 
 
 def validate_candidates(texts, k, field="candidates"):

@@ -14,7 +14,7 @@ from labeling.models import (
     LabelerQuality, Project, PromptKind, Qualification, Ranking, SkipReason, TaskKind, TaskState,
 )
 from labeling.roles import REVIEW_PERMISSION
-from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN
+from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN, PREFERENCE_STRENGTHS
 from labeling.stats import labeler_history, labeler_stats, queue_counts, ranking_summary
 from rankdata.agreement import pairwise_agreement
 
@@ -45,6 +45,7 @@ def work(request, project_id, kind):
         "k": project.k,
         "flags": FLAGS,
         "likert": [LIKERT_MIN, LIKERT_MAX],
+        "strengths": {name: label for name, (label, _) in PREFERENCE_STRENGTHS.items()},
         "skipReasons": dict(SkipReason.choices),
         "promptKinds": dict(PromptKind.choices),
     }

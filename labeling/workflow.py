@@ -24,7 +24,8 @@ from labeling.models import (
 )
 from labeling.models.quality import add_to_counters
 from labeling.validation import (
-    validate_candidates, validate_messages, validate_ratings, validate_reference, validate_text,
+    validate_candidates, validate_messages, validate_ratings, validate_reference, validate_strength,
+    validate_text,
 )
 from rankdata.agreement import agreeing_pairs, kendall_tau
 from rankdata.comparisons import dense_tiers
@@ -355,27 +356,28 @@ def submit_demonstration(task_id, labeler, *, text, time_spent_ms=0):
 
 
 @transaction.atomic
-def submit_ranking(task_id, labeler, *, ratings, time_spent_ms=0):
+def submit_ranking(task_id, labeler, *, ratings, time_spent_ms=0, strength=""):
     """`ratings`: one dict per candidate with `candidate` (id), `tier` (1 = best, ties share a tier),
-    `likert` (1-7) and `flags` (names from FLAGS)."""
-    return _submit_ranking(task_id, labeler, ratings, time_spent_ms)[0]
+    `likert` (1-7) and `flags` (names from FLAGS); `strength`: how much the best beats the second
+    (PREFERENCE_STRENGTHS), or blank."""
+    return _submit_ranking(task_id, labeler, ratings, time_spent_ms, strength)[0]
 
 
-def submit_ranking_and_lease_next(task_id, labeler, *, ratings, time_spent_ms=0):
+def submit_ranking_and_lease_next(task_id, labeler, *, ratings, time_spent_ms=0, strength=""):
     """Store the ranking and lease the labeler's next ranking task: (ranking, next task or None).
 
     One transaction, so a labeler's whole round trip costs one commit. The next task is claimed
     directly: the labeler held no other rank lease of this project (one per kind) — except after a
     retried submit, whose first attempt may have leased one already; that one is given back."""
     with transaction.atomic():
-        ranking, fresh = _submit_ranking(task_id, labeler, ratings, time_spent_ms)
+        ranking, fresh = _submit_ranking(task_id, labeler, ratings, time_spent_ms, strength)
         project = ranking.task.project
         if fresh:
             return ranking, _claim(labeler, project, TaskKind.RANK)
     return ranking, lease_next(labeler, project, TaskKind.RANK)
 
 
-def _submit_ranking(task_id, labeler, ratings, time_spent_ms):
+def _submit_ranking(task_id, labeler, ratings, time_spent_ms, strength):
     """(ranking, True) when this call stored it, (the stored ranking, False) for a retried submit."""
     task = _lock_task(task_id, labeler, TaskKind.RANK)
     if task.state == TaskState.SUBMITTED:
@@ -383,8 +385,9 @@ def _submit_ranking(task_id, labeler, ratings, time_spent_ms):
     candidate_ids = task.display_order or list(Candidate.objects.filter(prompt_id=task.prompt_id)
                                                .values_list("id", flat=True))
     tiers = validate_ratings(ratings, candidate_ids)
+    strength = validate_strength(strength, tiers)
     ranking = Ranking.objects.create(prompt_id=task.prompt_id, labeler=labeler, task=task,
-                                     display_order=candidate_ids, time_spent_ms=time_spent_ms,
+                                     display_order=candidate_ids, time_spent_ms=time_spent_ms, strength=strength,
                                      **_review_sample(task.project))
     CandidateRating.objects.bulk_create([
         CandidateRating(ranking=ranking, candidate_id=r["candidate"], tier=tiers[r["candidate"]],

@@ -12,7 +12,7 @@ from labeling.models.prompts import Candidate, Prompt
 from labeling.models.quality import of_gold_prompt, quarantined
 from labeling.models.queue import Task
 from labeling.transitions import StateMachine
-from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K
+from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K, PREFERENCE_STRENGTHS
 from rankdata.comparisons import comparisons
 
 
@@ -65,6 +65,9 @@ class Ranking(models.Model):
     display_order = models.JSONField(help_text="Candidate ids in the order the labeler saw them.")
     time_spent_ms = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    strength = models.CharField(
+        max_length=24, blank=True, choices=[(name, label) for name, (label, _) in PREFERENCE_STRENGTHS.items()],
+        help_text="How much better the best response is than the second (Llama 2's scale); blank if not stated.")
     review_status = models.CharField(max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.UNREVIEWED)
     review_cause = models.CharField(max_length=16, choices=ReviewCause.choices, blank=True)
     queued_for_review_at = models.DateTimeField(null=True, blank=True)

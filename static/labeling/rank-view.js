@@ -11,12 +11,6 @@
 import * as R from "./ranking-state.js";
 import { h, kbd, trusted } from "./dom.js";
 
-const STRENGTH_LABELS = {
-  significantly_better: ["Significantly", "Significantly better"],
-  better: ["Better", "Better"],
-  slightly_better: ["Slightly", "Slightly better"],
-  negligibly_better: ["Negligibly", "Negligibly better / unsure"],
-};
 const SCROLL_STEP = 80;
 
 /** Shortcut letters for the flags: mnemonic ones for InstructGPT's list, free letters for others. */
@@ -234,10 +228,10 @@ export function renderRank(task, ctx) {
       "aria-label": `How much better is ${letter(pair[0])} than ${letter(pair[1])}?` },
     h("span", { class: "strength-q", text: `How much better is ${letter(pair[0])} than ${letter(pair[1])}?` }),
     R.STRENGTHS.map((value, i) => h("button", { type: "button", role: "radio", tabindex: "-1", "data-strength": value,
-      "aria-label": STRENGTH_LABELS[value][1], title: STRENGTH_LABELS[value][1],
+      "aria-label": config.strengths[value], title: config.strengths[value],
       "aria-checked": String(state.strength === value),
       onclick: () => { update(R.setStrength(state, value)); focusStrength(); } },
-    kbd(String(i + 1)), ` ${STRENGTH_LABELS[value][0]}`)),
+    kbd(String(i + 1)), ` ${config.strengths[value].split(" ")[0]}`)),
     R.strengthRequired(state) ? null : h("span", { class: "hint", text: "(optional)" })) : null;
     const actions = h("div", { class: "actions" },
       h("button", { type: "button", class: "button small", "data-action": "undo", disabled: !state.past.length,

@@ -209,7 +209,8 @@ def test_k2_asks_how_much_better_and_needs_an_answer(signed_in, project, labeler
     expect(page.get_by_role("radio", name="Better", exact=True)).to_have_attribute("aria-checked", "true")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Nothing left to do here")).to_be_visible()
-    assert stored(Ranking.objects.get(labeler=labeler)) == {a: (1, 7, []), b: (2, 2, [])}
+    ranking = Ranking.objects.get(labeler=labeler)
+    assert stored(ranking) == {a: (1, 7, []), b: (2, 2, [])} and ranking.strength == "better"
 
 
 def test_on_a_phone_one_response_at_a_time_and_nothing_overflows(browser, live_server, project, labeler, rank_prompt):

@@ -7,7 +7,7 @@ from labeling.models import Demonstration, TaskKind
 from tests.conftest import add_ready_prompt
 
 
-def rank(prompt, labeler, tiers, likert=None, flags=None, time_spent_ms=1000):
+def rank(prompt, labeler, tiers, likert=None, flags=None, time_spent_ms=1000, strength=""):
     """Submit `labeler`'s ranking of `prompt`: tiers and likert in candidate index order."""
     task = workflow.lease_next(labeler, prompt.project, TaskKind.RANK)
     assert task is not None and task.prompt_id == prompt.pk
@@ -16,7 +16,7 @@ def rank(prompt, labeler, tiers, likert=None, flags=None, time_spent_ms=1000):
     flags = flags or [[] for _ in tiers]
     return workflow.submit_ranking(task.pk, labeler, ratings=[
         {"candidate": c.pk, "tier": t, "likert": lk, "flags": f}
-        for c, t, lk, f in zip(candidates, tiers, likert, flags)], time_spent_ms=time_spent_ms)
+        for c, t, lk, f in zip(candidates, tiers, likert, flags)], time_spent_ms=time_spent_ms, strength=strength)
 
 
 @pytest.fixture

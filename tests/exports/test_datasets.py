@@ -87,3 +87,23 @@ def test_it_filters(tmp_path, ranked_project, labeler):
     future = export_rows(tmp_path, ranked_project, "pairwise", filters={"since": "2999-01-01T00:00:00Z"})
     assert future == []
     assert export_rows(tmp_path, ranked_project, "ppo", filters={"kinds": ["few_shot"]}) == []
+
+
+def test_the_stated_preference_strength_is_the_top_pairs_margin(tmp_path, project, labeler, other_labeler):
+    """Llama 2's margins for the pair the labeler rated (tier 1 over tier 2), 0 for every other pair; the
+    grouped export keeps the strength itself."""
+    from tests.conftest import add_ready_prompt
+    from tests.exports.conftest import rank
+
+    project.overlap = 2
+    project.save()
+    prompt = add_ready_prompt(project, "Explain tides")
+    rank(prompt, labeler, [1, 2, 3, 4], strength="slightly_better")
+    rank(prompt, other_labeler, [2, 1, 3, 3])
+    rows = export_rows(tmp_path, project, "pairwise", margin="strength")
+    margins = [((r["chosen"][-1], r["rejected"][-1]), r["margin"]) for r in rows]
+    assert [m for pair, m in margins if pair == ("0", "1")] == [pytest.approx(1 / 3)]
+    assert [m for pair, m in margins if pair != ("0", "1")] == [0.0] * (len(rows) - 1)
+    assert len(rows) == 6 + 5
+    grouped = export_rows(tmp_path, project, "grouped")
+    assert [row["strength"] for row in grouped] == ["slightly_better", None]

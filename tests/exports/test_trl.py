@@ -35,10 +35,11 @@ def test_reward_trainer_reads_the_pairwise_export(tmp_path, shared_data):
         sample.write_text("".join(itertools.islice(source, 32)))
     project = Project.objects.create(name="HH sample", k=2)
     import_file(project, sample)
+    # The margin column from preference strengths (none stated in HH: all 0) is one RewardTrainer reads too.
     path, rows = run_export(ExportSpec.from_dict({"project_id": project.pk, "dataset": "pairwise",
-                                                  "format": "parquet"}), tmp_path / "export")
+                                                  "format": "parquet", "margin": "strength"}), tmp_path / "export")
     train = datasets.load_dataset("parquet", data_files=str(path), split="train")
-    assert rows == 32 and train.column_names == ["prompt", "chosen", "rejected"]
+    assert rows == 32 and train.column_names == ["prompt", "chosen", "rejected", "margin"]
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -231,3 +231,28 @@ def test_a_ranking_submit_answers_with_the_next_task(api, labeler, project, read
     last = answer["next"]
     ratings = [{"candidate": c["id"], "tier": 1, "likert": 4} for c in last["candidates"]]
     assert api.post(f"/api/tasks/{last['id']}/ranking/", {"ratings": ratings}, format="json").json()["next"] is None
+
+
+def test_k2_stores_how_much_better_and_refuses_a_strength_without_a_top_pair(api, labeler, project):
+    project.k = 2
+    project.save()
+    add_ready_prompt(project, "Pick one", candidates=["yes", "no"])
+    add_ready_prompt(project, "Pick another", candidates=["left", "right"])
+    task = next_task(api, project).json()
+    a, b = (c["id"] for c in task["candidates"])
+    tied = [{"candidate": a, "tier": 1, "likert": 5}, {"candidate": b, "tier": 1, "likert": 5}]
+    for strength, ratings in (("hugely_better", tied), ("better", tied)):
+        answer = api.post(f"/api/tasks/{task['id']}/ranking/", {"ratings": ratings, "strength": strength},
+                          format="json")
+        assert answer.status_code == 400 and "strength" in answer.json(), answer.json()
+    assert not Ranking.objects.exists()
+    ordered = [{"candidate": a, "tier": 2, "likert": 3}, {"candidate": b, "tier": 1, "likert": 6}]
+    answer = api.post(f"/api/tasks/{task['id']}/ranking/", {"ratings": ordered, "strength": "significantly_better"},
+                      format="json")
+    assert answer.status_code == 200
+    assert Ranking.objects.get().strength == "significantly_better"
+    # Without a strength (an API client that does not ask for it) the ranking is stored with none.
+    following = answer.json()["next"]
+    ratings = [{"candidate": c["id"], "tier": i + 1, "likert": 4} for i, c in enumerate(following["candidates"])]
+    assert api.post(f"/api/tasks/{following['id']}/ranking/", {"ratings": ratings}, format="json").status_code == 200
+    assert Ranking.objects.get(task_id=following["id"]).strength == ""

@@ -42,7 +42,9 @@ class Command(BaseCommand):
         parser.add_argument("--exclude-reported", action="store_true", help="Leave out reported prompts")
         parser.add_argument("--split", default="", help="Shares of prompts, e.g. train=0.8,validation=0.1,test=0.1")
         parser.add_argument("--seed", type=int, default=0, help="Seed of the split")
-        parser.add_argument("--margin", action="store_true", help="Pairwise: add the Likert margin")
+        parser.add_argument("--margin", nargs="?", const="likert", default="", choices=["likert", "strength"],
+                            help="Pairwise: add a margin column, from the Likert difference (the default) or from the "
+                                 "labeler's stated preference strength")
         parser.add_argument("--real-names", action="store_true", help="Write usernames instead of pseudonyms")
         parser.add_argument("--user", help="Username recorded as the job's creator")
 
