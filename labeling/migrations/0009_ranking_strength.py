@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0007_quality_control'),
+        ('labeling', '0008_prompt_split_group'),
     ]
 
     operations = [
