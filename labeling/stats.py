@@ -10,9 +10,11 @@ from labeling.models import Prompt, PromptState, Ranking, Task, TaskKind, TaskSt
 def available_slots(project, user, kind):
     now = timezone.now()
     done_by_user = Task.objects.filter(prompt_id=OuterRef("prompt_id"), kind=kind, labeler=user)
-    return (Task.objects.filter(project=project, kind=kind)
-            .filter(Q(state=TaskState.OPEN) | Q(state=TaskState.LEASED, expires_at__lte=now))
-            .exclude(Exists(done_by_user.exclude(pk=OuterRef("pk")))))
+    slots = (Task.objects.filter(project=project, kind=kind)
+             .filter(Q(state=TaskState.OPEN) | Q(state=TaskState.LEASED, expires_at__lte=now))
+             .exclude(Exists(done_by_user.exclude(pk=OuterRef("pk")))))
+    # As Task.objects.claim_slot: nobody writes the demonstration for their own prompt.
+    return slots.exclude(prompt__author=user) if kind == TaskKind.WRITE_DEMONSTRATION else slots
 
 
 def queue_counts(project, user):

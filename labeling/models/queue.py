@@ -74,8 +74,8 @@ class TaskQuerySet(models.QuerySet):
 
         `FOR UPDATE SKIP LOCKED` lets concurrent callers each take a different row without waiting on
         each other, and the partial index on unfinished slots keeps the scan independent of how many
-        tasks were ever done (it is ordered by priority then id, so the ORDER BY reads it in order). The NOT EXISTS keeps a labeler from ever holding two slots of one prompt
-        in one kind; the one_labeler_per_prompt_and_kind constraint backs it up. Moves OPEN -> LEASED, or
+        tasks were ever done (it is ordered by priority then id, so the ORDER BY reads it in order). The NOT
+        EXISTS keeps a labeler from ever holding two slots of one prompt in one kind; the one_labeler_per_prompt_and_kind constraint backs it up. Moves OPEN -> LEASED, or
         LEASED -> LEASED for an expired lease, as TASK_STATES allows.
 
         A rank task gets its display order in the same statement: the prompt's candidate ids shuffled for
@@ -86,6 +86,9 @@ class TaskQuerySet(models.QuerySet):
         shuffle = "json_group_array" if connection.vendor == "sqlite" else "jsonb_agg"
         display_order = (f"(SELECT {shuffle}(c.id) FROM (SELECT id FROM {candidates} WHERE prompt_id = {table}.prompt_id"
                          f" ORDER BY random()) c)" if kind == TaskKind.RANK else "display_order")
+        # Nobody writes the demonstration for a prompt they wrote themselves.
+        not_own_prompt = (f"AND NOT EXISTS (SELECT 1 FROM {Prompt._meta.db_table} p WHERE p.id = slot.prompt_id"
+                          f" AND p.author_id = %s)" if kind == TaskKind.WRITE_DEMONSTRATION else "")
         sql = f"""
             UPDATE {table} SET state = %s, labeler_id = %s, leased_at = %s, expires_at = %s,
                 lease_count = lease_count + 1, display_order = {display_order}
@@ -97,6 +100,7 @@ class TaskQuerySet(models.QuerySet):
                       SELECT 1 FROM {table} mine
                       WHERE mine.prompt_id = slot.prompt_id AND mine.kind = slot.kind
                         AND mine.labeler_id = %s AND mine.id <> slot.id)
+                  {not_own_prompt}
                 ORDER BY slot.priority, slot.id
                 LIMIT 1
                 {lock}
@@ -104,7 +108,7 @@ class TaskQuerySet(models.QuerySet):
             RETURNING id
         """
         params = [TaskState.LEASED, labeler.pk, now, now + lease_duration(), project.pk, kind,
-                  TaskState.OPEN, TaskState.LEASED, now, labeler.pk]
+                  TaskState.OPEN, TaskState.LEASED, now, labeler.pk] + ([labeler.pk] if not_own_prompt else [])
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()

@@ -104,3 +104,15 @@ def test_an_admin_can_retry_failed_generation(project, admin_user, django_captur
     assert response.status_code == 302
     prompt.refresh_from_db()
     assert prompt.generation_error == "" and len(callbacks) == 1
+
+
+def test_nobody_is_offered_the_demonstration_of_their_own_prompt(project, labeler, other_labeler):
+    from labeling.stats import queue_counts
+
+    writing = workflow.lease_next(labeler, project, TaskKind.WRITE_PROMPT)
+    prompt = workflow.submit_prompt(writing.pk, labeler, messages=[{"role": "user", "content": "My own prompt"}])
+    assert prompt.state == PromptState.AWAITING_DEMONSTRATION
+    assert workflow.lease_next(labeler, project, TaskKind.WRITE_DEMONSTRATION) is None
+    assert queue_counts(project, labeler)[TaskKind.WRITE_DEMONSTRATION] == 0
+    assert queue_counts(project, other_labeler)[TaskKind.WRITE_DEMONSTRATION] == 1
+    assert workflow.lease_next(other_labeler, project, TaskKind.WRITE_DEMONSTRATION).prompt_id == prompt.pk
