@@ -1,11 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 
 from labeling import workflow
 from labeling.importing import ImportFailed, import_prompts
-from labeling.models import Candidate, CandidateRating, Demonstration, Project, Prompt, Ranking, Task
+from labeling.models import (
+    Candidate, CandidateRating, Demonstration, GoldRanking, LabelerQuality, Project, Prompt, Ranking, Task,
+)
 
 
 class ImportForm(forms.Form):
@@ -107,3 +111,108 @@ class TaskAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "kind", "state", "labeler", "prompt", "expires_at", "finished_at", "skip_reason"]
     list_filter = ["project", "kind", "state", "skip_reason"]
     raw_id_fields = ["prompt", "labeler", "written_prompt"]
+
+
+class GoldRankingForm(forms.ModelForm):
+    tiers = forms.CharField(label="Reference ranking", help_text="One tier per candidate in candidate index order, "
+                            "comma-separated: 1 is best, equal tiers are ties (for example 1, 2, 2).")
+
+    class Meta:
+        model = GoldRanking
+        fields = ["prompt"]
+
+    def clean(self):
+        data = super().clean()
+        prompt, raw = data.get("prompt"), data.get("tiers")
+        if prompt is None or raw is None:
+            return data
+        try:
+            data["reference"] = [int(part) for part in raw.split(",")]
+        except ValueError:
+            raise forms.ValidationError({"tiers": "give whole numbers separated by commas"}) from None
+        # The workflow's own check, run without storing anything: the form shows its message on the field.
+        try:
+            with transaction.atomic():
+                workflow.mark_gold(prompt, data["reference"], field="tiers")
+                transaction.set_rollback(True)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict) from None
+        return data
+
+
+@admin.register(GoldRanking)
+class GoldRankingAdmin(admin.ModelAdmin):
+    """Admins mark a prompt as gold here, with its reference ranking; gold prompts leave the pool and are
+    mixed into every labeler's queue at the project's gold rate."""
+
+    form = GoldRankingForm
+    list_display = ["prompt", "project", "source", "reference", "created_at"]
+    list_filter = ["project", "source"]
+    raw_id_fields = ["prompt"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["prompt", "project", "source", "reference"] if obj else []
+
+    def get_fields(self, request, obj=None):
+        return ["prompt", "project", "source", "reference"] if obj else ["prompt", "tiers"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            gold = workflow.mark_gold(form.cleaned_data["prompt"], form.cleaned_data["reference"])
+            obj.pk, obj.project_id, obj.reference = gold.pk, gold.project_id, gold.reference
+
+
+def share(value):
+    return "–" if value is None else f"{value:.2f}"
+
+
+@admin.register(LabelerQuality)
+class LabelerQualityAdmin(admin.ModelAdmin):
+    """Each labeler's standing in a project. The figures are kept by the workflow and read only here; an
+    admin clears a flag, restarts a qualification or lets a labeler through with the actions."""
+
+    list_display = ["labeler", "project", "rankings", "peer", "gold", "position", "length", "qualification",
+                    "flagged_at", "flag_reasons"]
+    list_filter = ["project", "qualification", ("flagged_at", admin.EmptyFieldListFilter)]
+    search_fields = ["labeler__username"]
+    actions = ["clear_flags", "reset_qualifications", "let_through"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Peer agreement")
+    def peer(self, standing):
+        return share(standing.peer_agreement)
+
+    @admin.display(description="Gold accuracy")
+    def gold(self, standing):
+        return share(standing.gold_accuracy)
+
+    @admin.display(description="Position bias")
+    def position(self, standing):
+        return share(standing.position_bias)
+
+    @admin.display(description="Length bias")
+    def length(self, standing):
+        return share(standing.length_bias)
+
+    @admin.action(description="Clear the flag (their rankings leave quarantine; the rules stop flagging them)")
+    def clear_flags(self, request, queryset):
+        for standing in queryset.flagged():
+            workflow.clear_flag(standing, request.user)
+        self.message_user(request, "Cleared.")
+
+    @admin.action(description="Restart the qualification")
+    def reset_qualifications(self, request, queryset):
+        for standing in queryset:
+            workflow.reset_qualification(standing)
+        self.message_user(request, "The selected labelers qualify again on gold prompts they have not had.")
+
+    @admin.action(description="Let through without the qualification")
+    def let_through(self, request, queryset):
+        for standing in queryset.select_related("project", "labeler"):
+            workflow.override_qualification(standing.project, standing.labeler)
+        self.message_user(request, "The selected labelers get real tasks.")

@@ -3,7 +3,8 @@
 JSONL, one object per line:
     {"prompt": "text"}  or  {"messages": [{"role": "user", "content": "..."}, ...]}
     optional: "candidates": [K strings], "kind": plain|few_shot|use_case, "use_case": "...", "id": "...",
-              "model_name": "..." (who wrote the candidates)
+              "model_name": "..." (who wrote the candidates),
+              "gold": [K tiers] (a gold prompt: its reference ranking, one tier per candidate, 1 = best)
 CSV, with a header row: prompt, optional kind, use_case, id, and candidate_1 ... candidate_K.
 
 Every line is checked before anything is written; any bad line fails the whole import with its
@@ -18,8 +19,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from labeling import workflow
-from labeling.models import PromptKind, PromptSource
-from labeling.validation import validate_candidates, validate_messages, validate_text
+from labeling.models import GoldSource, PromptKind, PromptSource
+from labeling.validation import validate_candidates, validate_messages, validate_reference, validate_text
 
 
 class ImportFailed(Exception):
@@ -37,6 +38,7 @@ class PromptRow:
     external_id: str = ""
     candidates: list = field(default_factory=list)
     model_name: str = ""
+    gold: list | None = None  # the reference tiers of a gold prompt, in candidate order
 
 
 def _error_text(exc):
@@ -63,9 +65,14 @@ def row_from_record(record, line, k):
     candidates = record.get("candidates") or []
     if candidates:
         validate_candidates(candidates, k)
+    gold = record.get("gold")
+    if gold is not None:
+        if not candidates:
+            raise ValidationError({"gold": "a gold prompt needs its candidates"})
+        gold = validate_reference(gold, k, field="gold")
     return PromptRow(line=line, messages=messages, kind=kind, use_case=str(record.get("use_case") or ""),
                      external_id=str(record.get("id") or ""), candidates=candidates,
-                     model_name=str(record.get("model_name") or ""))
+                     model_name=str(record.get("model_name") or ""), gold=gold)
 
 
 def jsonl_records(lines):
@@ -120,9 +127,12 @@ def store_prompt_rows(project, rows, source=PromptSource.IMPORTED):
     """Create checked PromptRows through the workflow (so every rule of a labeler-made prompt holds for an
     imported one); callers hold a transaction (exports.importing reuses this for the prompt lines of
     Parquet, gzip and datasets files)."""
-    return [
-        workflow.create_prompt(project, messages=row.messages, kind=row.kind, use_case=row.use_case,
-                               external_id=row.external_id, candidates=row.candidates,
-                               model_name=row.model_name, source=source)
-        for row in rows
-    ]
+    prompts = []
+    for row in rows:
+        prompt = workflow.create_prompt(project, messages=row.messages, kind=row.kind, use_case=row.use_case,
+                                        external_id=row.external_id, candidates=row.candidates,
+                                        model_name=row.model_name, source=source)
+        if row.gold:
+            workflow.mark_gold(prompt, row.gold, source=GoldSource.IMPORT, field="gold")
+        prompts.append(prompt)
+    return prompts

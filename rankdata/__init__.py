@@ -8,5 +8,6 @@ exporter, the importer, the generation worker and the reward-model trainer all c
 - `rankdata.comparisons`: tiers (1 = best, ties share a tier) to winner/loser and tie pairs;
 - `rankdata.records`: the SFT, pairwise and K-wise records, and readers for them and for HH-RLHF and
   Open-Assistant data;
-- `rankdata.agreement`: pairwise agreement, Kendall's tau-b and Krippendorff's alpha between labelers.
+- `rankdata.agreement`: pairwise agreement, Kendall's tau-b and Krippendorff's alpha between labelers;
+- `rankdata.intervals`: the Wilson interval of a measured share (accuracy, agreement).
 """

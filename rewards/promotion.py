@@ -13,19 +13,10 @@ Otherwise it stays a candidate, and the decision records why.
 """
 from dataclasses import asdict, dataclass
 
+from rankdata.intervals import wilson_interval
+
 CONFIDENCE = 0.95
 CHANCE = 0.5
-
-
-def wilson_interval(accuracy, comparisons, confidence=CONFIDENCE):
-    """(low, high): the Wilson score interval of an accuracy measured on `comparisons` comparisons."""
-    from scipy.stats import binomtest
-
-    if not comparisons:
-        return 0.0, 1.0
-    interval = binomtest(round(accuracy * comparisons), comparisons).proportion_ci(
-        confidence_level=confidence, method="wilson")
-    return float(interval.low), float(interval.high)
 
 
 @dataclass

@@ -112,14 +112,20 @@ class Project(models.Model):
         default=0.7, db_default=0.7, validators=[MinValueValidator(0), MaxValueValidator(1)],
         help_text="Share of candidate pairs ordered like the references that passes the qualification.",
     )
-    flag_min_gold_accuracy = models.FloatField(default=0.6, db_default=0.6,
-                                               validators=[MinValueValidator(0), MaxValueValidator(1)])
+    flag_min_gold_accuracy = models.FloatField(
+        default=0.6, db_default=0.6, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Flag a labeler whose agreement with gold references is below this beyond its noise (the top "
+        "of its 90% interval).",
+    )
     flag_after_gold = models.PositiveSmallIntegerField(default=5, db_default=5, validators=[MinValueValidator(1)],
                                                        help_text="Gold rankings before the gold accuracy rule applies.")
-    flag_min_peer_agreement = models.FloatField(default=0.6, db_default=0.6,
-                                                validators=[MinValueValidator(0), MaxValueValidator(1)])
+    flag_min_peer_agreement = models.FloatField(
+        default=0.6, db_default=0.6, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Flag a labeler whose agreement with the other labelers of the same prompts is below this "
+        "beyond its noise (the top of its 90% interval).",
+    )
     flag_after_comparisons = models.PositiveSmallIntegerField(
-        default=20, db_default=20, validators=[MinValueValidator(1)],
+        default=10, db_default=10, validators=[MinValueValidator(1)],
         help_text="Comparisons with other labelers of the same prompts before the peer agreement rule applies.",
     )
     flag_max_position_bias = models.FloatField(

@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from labeling.models.projects import Project
 from labeling.models.prompts import Prompt
+from rankdata.intervals import wilson_interval
 
 
 def add_to_counters(model, key_fields, rows):
@@ -225,13 +226,15 @@ class LabelerQuality(models.Model):
 
     def rule_breaches(self, project):
         """Why the project's rules would flag this labeler now (empty: they would not). Each rule waits for
-        enough evidence, set per project, so that a few unlucky rankings flag nobody."""
+        a minimum of evidence, set per project, and a share (gold accuracy, peer agreement) breaks its rule
+        only when even the top of its interval is below the limit: a careful labeler with a few unlucky
+        rankings stays clear, and one who clicks at random is caught after few."""
         reasons = []
-        if (self.gold_rankings >= project.flag_after_gold and self.gold_accuracy is not None
-                and self.gold_accuracy < project.flag_min_gold_accuracy):
+        if (self.gold_rankings >= project.flag_after_gold
+                and below(self.gold_accuracy, self.gold_pairs, project.flag_min_gold_accuracy)):
             reasons.append(f"gold accuracy {self.gold_accuracy:.2f} < {project.flag_min_gold_accuracy:.2f}")
-        if (self.peer_comparisons >= project.flag_after_comparisons and self.peer_agreement is not None
-                and self.peer_agreement < project.flag_min_peer_agreement):
+        if (self.peer_comparisons >= project.flag_after_comparisons
+                and below(self.peer_agreement, self.peer_pairs, project.flag_min_peer_agreement)):
             reasons.append(f"peer agreement {self.peer_agreement:.2f} < {project.flag_min_peer_agreement:.2f}")
         if self.rankings >= project.flag_after_rankings:
             bias = self.position_bias
@@ -241,6 +244,15 @@ class LabelerQuality(models.Model):
             if per_candidate is not None and per_candidate < project.flag_min_ms_per_candidate:
                 reasons.append(f"{per_candidate:.0f} ms per response (limit {project.flag_min_ms_per_candidate} ms)")
         return reasons
+
+
+# The interval a share must lie wholly below to break a rule: 90% two-sided, so 95% sure it is too low.
+FLAG_CONFIDENCE = 0.90
+
+
+def below(share, pairs, limit):
+    """Whether a share measured on `pairs` candidate pairs is below `limit` beyond its noise."""
+    return share is not None and share < limit and wilson_interval(share, pairs, FLAG_CONFIDENCE)[1] < limit
 
 
 def quarantined():

@@ -2,6 +2,8 @@
 mix rate, qualification, labeler stats, flags and quarantine, and the bad input around them.
 
 Hand-computed cases use K=3 and tiers given per candidate index (1 = best, equal tiers are ties)."""
+import json
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -422,3 +424,44 @@ def test_contentious_prompts_are_listed_lowest_agreement_first(k3, three):
     for user, tiers in zip(three, ([1, 2, 3], [1, 2, 3], [2, 1, 3])):
         rank(user, k3, tiers)  # "better"
     assert [row.prompt_id for row in quality.contentious_prompts(k3)] == [worse.pk, better.pk]
+
+
+def test_imported_gold_prompts_and_a_bad_gold_line(k3, admin_user):
+    api = client_for(admin_user)
+    url = f"/api/projects/{k3.pk}/import/"
+
+    def upload(lines):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        body = "\n".join(json.dumps(line) for line in lines).encode()
+        return api.post(url, {"file": SimpleUploadedFile("gold.jsonl", body)}, format="multipart")
+
+    candidates = ["a", "b", "c"]
+    bad = upload([{"prompt": "fine", "candidates": candidates, "gold": [1, 2, 3]},
+                  {"prompt": "bad", "candidates": candidates, "gold": [1, 2]},
+                  {"prompt": "no candidates", "gold": [1, 2, 3]}])
+    assert bad.status_code == 400
+    assert "line 2: gold:" in str(bad.json()["file"]) and "line 3: gold:" in str(bad.json()["file"])
+    assert not Prompt.objects.exists() and not GoldRanking.objects.exists()
+    assert upload([{"prompt": "fine", "candidates": candidates, "gold": [2, 1, 2]}]).status_code == 201
+    gold = GoldRanking.objects.get()
+    assert gold.source == "import"
+    by_index = dict(gold.prompt.candidates.values_list("index", "id"))
+    assert gold.tiers == {by_index[0]: 2, by_index[1]: 1, by_index[2]: 2}
+
+
+def test_admins_mark_gold_and_clear_flags_in_the_admin(k3, admin_user, labeler):
+    prompt = add_ready_prompt(k3)
+    site = Client()
+    site.force_login(admin_user)
+    bad = site.post("/admin/labeling/goldranking/add/", {"prompt": prompt.pk, "tiers": "1, 2"})
+    assert bad.status_code == 200 and "must be a list of 3 tiers" in bad.content.decode()
+    assert not GoldRanking.objects.exists()
+    good = site.post("/admin/labeling/goldranking/add/", {"prompt": prompt.pk, "tiers": "1, 2, 2"})
+    assert good.status_code == 302 and sorted(GoldRanking.objects.get().tiers.values()) == [1, 2, 2]
+    standing = LabelerQuality.objects.create(project=k3, labeler=labeler, flagged_at="2026-01-01T00:00Z",
+                                             flag_reasons=["peer agreement 0.30 < 0.60"])
+    assert "peer agreement 0.30" in site.get("/admin/labeling/labelerquality/").content.decode()
+    site.post("/admin/labeling/labelerquality/", {"action": "clear_flags", "_selected_action": [standing.pk]})
+    standing.refresh_from_db()
+    assert not standing.is_flagged and standing.flag_cleared_by == admin_user
