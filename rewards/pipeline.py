@@ -17,7 +17,7 @@ from rewards import data
 from rewards.models import RewardModel, RunStatus
 from rewards.training import (
     RewardConfig, evaluate, fingerprint, load_checkpoint, load_jsonl, save_checkpoint, score, split_by_prompt,
-    train_reward_model,
+    train_on_devices, train_reward_model,
 )
 
 DEFAULT_VALIDATION_FRACTION = 0.1
@@ -119,14 +119,15 @@ def _train_and_record(run, on_step):
     if not comparisons:
         raise ValueError("no comparisons to train on yet: rankings are missing or all tied")
 
-    result = train_reward_model(config, train, validation, on_progress=ProgressReporter(run, on_step))
+    result = run_training(config, train, validation, ProgressReporter(run, on_step))
     metrics = _metrics(result, validation)
     if challenged is not None:
         metrics["on_current_validation"] = _duel(result, challenged, validation)
         run.append_log(f"on v{challenged.version}'s validation set: new {metrics['on_current_validation']['new_accuracy']}"
                        f", current {metrics['on_current_validation']['current_accuracy']}")
 
-    checkpoint = save_checkpoint(result.model, result.tokenizer, config, metrics, folder / f"run-{run.pk}")
+    checkpoint = save_checkpoint(result.model, result.tokenizer, config, metrics, folder / f"run-{run.pk}",
+                                 precision=result.precision)
     with transaction.atomic():
         version = RewardModel.record(
             run, checkpoint_path=str(checkpoint), backbone=config.backbone, hyperparameters=asdict(config),
@@ -142,6 +143,13 @@ def _train_and_record(run, on_step):
                        f"{'is now current' if promoted else 'was kept as a candidate'}: {version.promotion['reason']}")
         run.move_to(RunStatus.SUCCEEDED, step=result.metrics["steps"])
     return version
+
+
+def run_training(config, train_groups, validation_groups, on_progress):
+    """In this process, or under torchrun with one process per device of the worker (RANKWISE_TRAINING_DEVICES)."""
+    if settings.RANKWISE_TRAINING_DEVICES > 1:
+        return train_on_devices(config, train_groups, validation_groups, settings.RANKWISE_TRAINING_DEVICES, on_progress)
+    return train_reward_model(config, train_groups, validation_groups, on_progress=on_progress)
 
 
 def _metrics(result, validation):
@@ -203,6 +211,6 @@ def train_from_jsonl(path, hyperparameters, output_dir, on_step=None):
     config = build_config(hyperparameters)
     groups = load_jsonl(path)
     train, validation = split_by_prompt(groups, hyperparameters["validation_fraction"], config.seed)
-    result = train_reward_model(config, train, validation, on_progress=ProgressReporter(on_step=on_step))
+    result = run_training(config, train, validation, ProgressReporter(on_step=on_step))
     metrics = _metrics(result, validation)
-    return metrics, save_checkpoint(result.model, result.tokenizer, config, metrics, output_dir)
+    return metrics, save_checkpoint(result.model, result.tokenizer, config, metrics, output_dir, precision=result.precision)

@@ -13,6 +13,7 @@ _EXPORTS = {
     "ranking_loss": "loss",
     "RewardModel": "model", "default_backbone_path": "model", "load_backbone": "model",
     "TrainingResult": "trainer", "evaluate": "trainer", "score": "trainer", "train_reward_model": "trainer",
+    "train_on_devices": "launch",
 }
 __all__ = sorted(_EXPORTS)
 

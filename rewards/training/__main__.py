@@ -1,9 +1,10 @@
 """Train a reward model from a JSONL file of rankings.
 
     python -m rewards.training --from-jsonl ../shared/data/hh_harmless_pairs.jsonl --output runs/rm --max-steps 200
+    torchrun --nproc-per-node 4 -m rewards.training --from-jsonl ... --output ...   # DistributedDataParallel
 
 Every RewardConfig field is a flag (``--learning-rate``, ``--groups-per-step``, ...). Prints the final
-metrics as one JSON object on the last line.
+metrics as one JSON object on the last line (rank 0 only under torchrun).
 """
 
 import argparse
@@ -16,6 +17,7 @@ from tqdm import tqdm
 
 from .config import RewardConfig
 from .data import load_jsonl, split_by_prompt
+from .distributed import is_main_process
 from .trainer import train_reward_model
 
 
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {name: value for name, value in args.items() if name != "output" and value is not None}
     config = RewardConfig(output_dir=args["output"], **overrides)
 
-    with tqdm(desc="training", unit="step", file=sys.stderr) as progress:
+    with tqdm(desc="training", unit="step", file=sys.stderr, disable=not is_main_process()) as progress:
 
         def show(step: int, total_steps: int, loss: float) -> None:
             progress.total = total_steps
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
             progress.set_postfix(loss=f"{loss:.4f}")
 
         result = train_reward_model(config, train_groups, validation_groups, on_progress=show)
-    print(json.dumps({**result.metrics, "checkpoint_dir": result.checkpoint_dir}))
+    if is_main_process():
+        print(json.dumps({**result.metrics, "checkpoint_dir": result.checkpoint_dir}))
 
 
 if __name__ == "__main__":

@@ -35,11 +35,14 @@ def save_checkpoint(
     config: RewardConfig,
     metrics: dict,
     directory: str | os.PathLike,
+    precision: str = "fp32",
 ) -> Path:
     """Write the checkpoint to a hidden sibling directory, fsync it, then rename it to ``directory``.
 
     A process killed mid-save leaves at most a hidden ``.NAME.partial-*`` sibling, never a half-written
     ``directory``; an existing checkpoint at ``directory`` stays in place until the new one is complete.
+    ``precision`` is the one the model was trained in (``TrainingResult.precision``); weights are saved
+    in their own dtype, recorded beside it.
     """
     final = Path(directory).resolve()
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +59,8 @@ def save_checkpoint(
                 "backbone": config.backbone,
                 "backbone_model_type": model.backbone.config.model_type,
                 "pooling": model.pooling,
+                "precision": precision,
+                "weights_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
                 "max_length": tokenizer.model_max_length,
                 "config": asdict(config),
                 "metrics": metrics,

@@ -22,7 +22,29 @@ class RewardConfig:
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient norm clipping."})
     groups_per_step: int = field(
         default=8,
-        metadata={"help": "Ranking groups per optimizer step; every response of a group is forwarded once."},
+        metadata={
+            "help": "Ranking groups (prompts) per optimizer step, whatever the accumulation and the number of "
+            "processes; every response of a group is forwarded once."
+        },
+    )
+    gradient_accumulation_steps: int = field(
+        default=1,
+        metadata={"help": "Forward/backward passes per optimizer step, each over a share of groups_per_step (less memory)."},
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "Recompute the backbone's activations in the backward pass (less memory, more compute)."}
+    )
+    precision: str = field(
+        default="auto",
+        metadata={"help": "auto, bf16, fp16 or fp32. auto: bf16 on GPUs that support it, fp16 with loss scaling on other GPUs, fp32 on the CPU."},
+    )
+    lora_rank: int = field(
+        default=0, metadata={"help": "Train LoRA adapters of this rank on the backbone's linear layers instead of every weight (0: off)."}
+    )
+    lora_alpha: float = field(default=16.0, metadata={"help": "LoRA scaling numerator (the update is scaled by alpha / rank)."})
+    shared_prompt: bool = field(
+        default=True,
+        metadata={"help": "Decoder backbones: forward each group's prompt once for its K responses (packed sequence)."},
     )
     epochs: float = field(default=1.0, metadata={"help": "Passes over the training groups (ignored if max_steps)."})
     max_steps: int | None = field(default=None, metadata={"help": "Optimizer steps to run; overrides epochs."})
@@ -37,3 +59,9 @@ class RewardConfig:
     )
     seed: int = field(default=0, metadata={"help": "Seed for the head's init, the data order and torch."})
     output_dir: str | None = field(default=None, metadata={"help": "Save the best model here as a checkpoint."})
+
+    def __post_init__(self):
+        if self.gradient_accumulation_steps < 1:
+            raise ValueError(f"gradient_accumulation_steps must be at least 1, got {self.gradient_accumulation_steps}")
+        if self.lora_rank < 0:
+            raise ValueError(f"lora_rank must be 0 (off) or more, got {self.lora_rank}")
