@@ -17,7 +17,6 @@ from tqdm import tqdm
 
 from .config import RewardConfig
 from .data import load_jsonl, split_by_prompt
-from .distributed import is_main_process
 from .trainer import train_reward_model
 
 
@@ -48,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {name: value for name, value in args.items() if name != "output" and value is not None}
     config = RewardConfig(output_dir=args["output"], **overrides)
 
-    with tqdm(desc="training", unit="step", file=sys.stderr, disable=not is_main_process()) as progress:
+    with tqdm(desc="training", unit="step", file=sys.stderr) as progress:
 
         def show(step: int, total_steps: int, loss: float) -> None:
             progress.total = total_steps
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
             progress.set_postfix(loss=f"{loss:.4f}")
 
         result = train_reward_model(config, train_groups, validation_groups, on_progress=show)
-    if is_main_process():
+    if result.rank == 0:
         print(json.dumps({**result.metrics, "checkpoint_dir": result.checkpoint_dir}))
 
 

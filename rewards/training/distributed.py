@@ -7,7 +7,6 @@ the gradients); this module only decides the backend and device and hides the on
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 
 import torch
@@ -41,22 +40,15 @@ class Ranks:
             dist.barrier()
 
 
-def is_main_process() -> bool:
-    """Rank 0 of a torchrun launch, or the only process."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 @contextlib.contextmanager
 def ranks_from_environment():
-    """The ranks torchrun describes in WORLD_SIZE / RANK / LOCAL_RANK, joining its process group for the
-    duration (nccl on GPUs, gloo on the CPU); one process on the default device otherwise."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1 or dist.is_initialized():
-        # Already in a group (a caller set it up): train within it, and leave it to the caller.
-        if dist.is_initialized():
-            yield Ranks(dist.get_rank(), dist.get_world_size(), _rank_device())
-        else:
-            yield Ranks(device=default_device())
+    """Under torchrun, join its process group for the duration (nccl on GPUs, gloo on the CPU) with the
+    rank and device it assigned; otherwise one process on the default device."""
+    if dist.is_initialized():  # a caller set the group up: train within it, and leave it to the caller
+        yield Ranks(dist.get_rank(), dist.get_world_size(), _rank_device())
+        return
+    if not dist.is_torchelastic_launched():
+        yield Ranks(device=default_device())
         return
     device = _rank_device()
     if device.type == "cuda":
@@ -70,5 +62,5 @@ def ranks_from_environment():
 
 def _rank_device() -> torch.device:
     if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        return torch.device("cuda", dist.get_node_local_rank(fallback_rank=0))
     return torch.device("cpu")

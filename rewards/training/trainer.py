@@ -31,7 +31,8 @@ class TrainingResult:
     metrics: dict
     loss_history: list[float]  # training loss of every optimizer step
     precision: str = "fp32"  # what the matrix products ran in: bf16, fp16 or fp32
-    checkpoint_dir: str | None = None
+    checkpoint_dir: str | None = None  # written by rank 0 only
+    rank: int = 0  # this process's rank under torchrun
 
 
 ProgressCallback = Callable[[int, int, float], None]
@@ -164,7 +165,7 @@ def _train(config, train_groups, validation_groups, on_progress, ranks: Ranks) -
             model, tokenizer, config, {**metrics, "loss_history": loss_history}, config.output_dir, precision=precision
         ))
     ranks.barrier()  # no rank leaves (and tears the group down) while rank 0 still writes
-    return TrainingResult(model, tokenizer, metrics, loss_history, precision, checkpoint_dir)
+    return TrainingResult(model, tokenizer, metrics, loss_history, precision, checkpoint_dir, ranks.rank)
 
 
 def _collator(model: RewardModel, config: RewardConfig) -> type[RankingCollator]:
