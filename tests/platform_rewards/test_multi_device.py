@@ -18,6 +18,6 @@ def test_a_run_on_a_two_device_worker_trains_in_two_processes(project, labeler, 
     assert run.status == RunStatus.SUCCEEDED and run.step == run.total_steps == 2
     assert len(run.loss_history) == 2  # rank 0's progress lines reached the run row
     assert version.metrics["training"]["processes"] == 2 and len(version.metrics["loss_history"]) == 2
-    assert RewardModel.objects.current(project) == version
+    assert RewardModel.objects.get(project=project) == version
     _, _, metadata = load_checkpoint(version.checkpoint_path)
     assert metadata["backbone"] == str(tiny_model_dir) and metadata["precision"] == "fp32"
