@@ -46,6 +46,11 @@ class ExportFilters(serializers.Serializer):
                                            help_text="Minimum labeler agreement on the prompt (0-1).")
     exclude_flagged = serializers.BooleanField(required=False, help_text="Leave out rankings with any flag.")
     exclude_reported = serializers.BooleanField(required=False, help_text="Leave out reported prompts.")
+    accepted_only = serializers.BooleanField(required=False, help_text="Only rankings a reviewer accepted.")
+    include_quarantined = serializers.BooleanField(
+        required=False, help_text="Keep rankings of flagged labelers that no reviewer accepted (left out by default).")
+    include_gold = serializers.BooleanField(required=False,
+                                            help_text="Keep rankings of gold prompts (left out by default).")
 
 
 class ExportRequest(serializers.Serializer):

@@ -7,6 +7,7 @@ where one tier beats the other): Rankwise stores rankings once and never a compa
 Every query is ordered (by ranking, demonstration or prompt id, then candidate index), so the same data gives
 the same file, and an export imported into a new project exports identically.
 """
+import enum
 import hashlib
 import hmac
 
@@ -14,6 +15,8 @@ import orjson
 import pyarrow as pa
 from django.conf import settings
 
+from labeling.models import Ranking
+from labeling.models.rankings import prompts_agreeing
 from labeling.validation import preference_margin
 from rankdata.text import conversation_text
 
@@ -109,20 +112,11 @@ def prompt_filters(spec, alias="p"):
     if f.exclude_reported:
         clauses.append(f"{alias}.state <> 'reported'")
     if f.min_agreement is not None:
-        # Agreement of a prompt: over every two rankings of it and every two of its candidates, the share
-        # where both labelers order the pair the same way (a tie agrees only with a tie). A prompt ranked
-        # once has no agreement and is left out.
-        clauses.append(f"""{alias}.id IN (
-            SELECT r1.prompt_id FROM labeling_ranking r1
-            JOIN labeling_prompt ap ON ap.id = r1.prompt_id AND ap.project_id = %s
-            JOIN labeling_ranking r2 ON r2.prompt_id = r1.prompt_id AND r2.id > r1.id
-            JOIN labeling_candidaterating a1 ON a1.ranking_id = r1.id
-            JOIN labeling_candidaterating b1 ON b1.ranking_id = r1.id AND b1.candidate_id > a1.candidate_id
-            JOIN labeling_candidaterating a2 ON a2.ranking_id = r2.id AND a2.candidate_id = a1.candidate_id
-            JOIN labeling_candidaterating b2 ON b2.ranking_id = r2.id AND b2.candidate_id = b1.candidate_id
-            GROUP BY r1.prompt_id
-            HAVING avg(CASE WHEN sign(a1.tier - b1.tier) = sign(a2.tier - b2.tier) THEN 1.0 ELSE 0.0 END) >= %s)""")
-        params += [spec.project_id, f.min_agreement]
+        # The stored agreement of the prompt (rankdata.agreement's pairwise agreement, kept up to date on
+        # every submit): a prompt ranked once has none and is left out.
+        sql, agreeing_params = subquery(prompts_agreeing(f.min_agreement))
+        clauses.append(f"{alias}.id IN ({sql})")
+        params += agreeing_params
     return clauses, params
 
 
@@ -142,8 +136,23 @@ def record_filters(spec, alias, user_column):
     return clauses, params
 
 
+def subquery(queryset):
+    """(SQL, params) of an ORM queryset, for the export's own psycopg connection: the definition stays in
+    one place (labeling's models) and the hand-written export SQL reads it as a subquery."""
+    sql, params = queryset.query.sql_with_params()
+    return sql, [param.value if isinstance(param, enum.Enum) else param for param in params]
+
+
 def ranking_filters(spec):
+    """WHERE clauses on an exported ranking: its date and labeler, flags, and whether it is usable for
+    training (review, quarantine, gold) as labeling defines it."""
+    f = spec.filters
     clauses, params = record_filters(spec, "r", "labeler_id")
+    usable, usable_params = subquery(Ranking.objects.usable_for_training(
+        accepted_only=f.accepted_only, include_quarantined=f.include_quarantined, include_gold=f.include_gold,
+    ).filter(prompt__project_id=spec.project_id).values("id"))
+    clauses.append(f"r.id IN ({usable})")
+    params += usable_params
     if spec.filters.exclude_flagged:
         clauses.append("NOT EXISTS (SELECT 1 FROM labeling_candidaterating fr "
                        "WHERE fr.ranking_id = r.id AND fr.flags <> '[]'::jsonb)")
@@ -235,6 +244,7 @@ class Grouped(Dataset):
         condition, params = where(prompt_filters(self.spec), ranking_filters(self.spec))
         return f"""
             SELECT p.id, p.external_id, p.kind, p.source, p.use_case, r.labeler_id, u.username, r.display_order::text, r.time_spent_ms, r.created_at, r.strength,
+                   gold.prompt_id IS NOT NULL, r.review_status, agreement.agreeing_pairs::float8 / NULLIF(agreement.pairs, 0),
                    json_agg(json_build_object(
                        'id', c.id, 'index', c.index, 'text', c.text, 'source', c.source,
                        'generator', c.generator, 'model_name', c.model_name, 'model_revision', c.model_revision, 'sampling', c.sampling,
@@ -245,12 +255,14 @@ class Grouped(Dataset):
             JOIN auth_user u ON u.id = r.labeler_id
             JOIN labeling_candidaterating cr ON cr.ranking_id = r.id
             JOIN labeling_candidate c ON c.id = cr.candidate_id
+            LEFT JOIN labeling_goldranking gold ON gold.prompt_id = p.id
+            LEFT JOIN labeling_promptagreement agreement ON agreement.prompt_id = p.id
             WHERE {condition}
-            GROUP BY p.id, r.id, u.username""", params
+            GROUP BY p.id, r.id, u.username, gold.prompt_id, agreement.prompt_id""", params
 
     def record(self, prompt, row):
         (prompt_id, external_id, kind, source, use_case, labeler_id, username, display_order, time_spent_ms,
-         created_at, strength, candidates) = row
+         created_at, strength, gold, review_status, agreement, candidates) = row
         by_id = {c["id"]: c for c in orjson.loads(candidates)}
         order = [i for i in orjson.loads(display_order) if i in by_id]
         # Candidates the labeler was not shown in a recorded order (not expected) follow by index.
@@ -281,6 +293,11 @@ class Grouped(Dataset):
             "labeler": self.labelers.name(labeler_id, username),
             "time_spent_ms": time_spent_ms,
             "created_at": created_at.isoformat(),
+            # Quality: a gold prompt's ranking is a test of the labeler; the review's outcome; the pairwise
+            # agreement of the prompt's labelers (null while it has one ranking).
+            "gold": gold,
+            "review_status": review_status,
+            "agreement": agreement,
         }
 
     def schema(self):
@@ -292,7 +309,8 @@ class Grouped(Dataset):
             ("candidate_sources", pa.list_(pa.string())), ("generators", pa.list_(pa.string())),
             ("model_names", pa.list_(pa.string())), ("model_revisions", pa.list_(pa.string())), ("sampling", pa.list_(pa.string())),
             ("seeds", pa.list_(pa.int64())), ("rewards", pa.list_(pa.float64())), ("labeler", pa.string()),
-            ("time_spent_ms", pa.int64()), ("created_at", pa.string()),
+            ("time_spent_ms", pa.int64()), ("created_at", pa.string()), ("gold", pa.bool_()),
+            ("review_status", pa.string()), ("agreement", pa.float64()),
         ])
 
 
@@ -348,7 +366,7 @@ RAW_TABLES = [
     ("prompt", "labeling_prompt", "x", "x.id", ["author_id"]),
     ("demonstration", "labeling_demonstration", "x", "x.prompt_id", ["author_id"]),
     ("candidate", "labeling_candidate", "x", "x.prompt_id", []),
-    ("ranking", "labeling_ranking", "x", "x.prompt_id", ["labeler_id"]),
+    ("ranking", "labeling_ranking", "x", "x.prompt_id", ["labeler_id", "reviewed_by_id"]),
     ("candidate_rating", "labeling_candidaterating", "x", "rr.prompt_id", []),
     ("task", "labeling_task", "x", "x.prompt_id", ["labeler_id"]),
 ]

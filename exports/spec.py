@@ -7,6 +7,7 @@ that names the field.
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 
@@ -42,6 +43,11 @@ class Filters:
     min_agreement: float | None = None
     exclude_flagged: bool = False
     exclude_reported: bool = False
+    # Quality (labeling's Ranking.objects.usable_for_training): by default an RM export leaves out rejected
+    # and quarantined rankings and rankings of gold prompts.
+    accepted_only: bool = False
+    include_quarantined: bool = False
+    include_gold: bool = False
 
 
 @dataclass
@@ -134,7 +140,11 @@ def _filters(raw, errors):
             errors["filters.min_agreement"] = "must be a number from 0 to 1"
         else:
             result.min_agreement = float(agreement)
-    for key in ("exclude_flagged", "exclude_reported"):
+    unknown_labelers = sorted(set(result.labelers) - set(
+        User.objects.filter(username__in=result.labelers).values_list("username", flat=True)))
+    if unknown_labelers:
+        errors["filters.labelers"] = f"no such labeler: {', '.join(unknown_labelers)}"
+    for key in ("exclude_flagged", "exclude_reported", "accepted_only", "include_quarantined", "include_gold"):
         if not isinstance(raw.get(key, False), bool):
             errors[f"filters.{key}"] = "must be true or false"
         else:

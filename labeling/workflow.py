@@ -206,6 +206,25 @@ def import_ranked_prompts(project, items, labeler_for):
             CandidateRating(ranking=ranking, candidate=by_index[ranking.prompt_id, r["candidate"]], tier=r["tier"],
                             likert=r["likert"], flags=r["flags"])
             for ranking, imported in zip(rankings, imported_rankings) for r in imported.ratings])
+        PromptAgreement.objects.bulk_create([_imported_agreement(project, prompt, item.rankings)
+                                             for prompt, item in zip(prompts, batch) if item.rankings])
+
+
+def _imported_agreement(project, prompt, rankings):
+    """A ranked imported prompt's PromptAgreement, as submits would have added it up: over every two of its
+    rankings, the candidate pairs they order alike and Kendall's tau (rankdata.agreement), so that agreement
+    filters and figures mean the same for imported and labeled prompts."""
+    sums = PromptAgreement(prompt=prompt, project=project, rankings=len(rankings))
+    tiers = [{r["candidate"]: r["tier"] for r in ranking.ratings} for ranking in rankings]
+    for i, mine in enumerate(tiers):
+        for theirs in tiers[:i]:
+            same, pairs = agreeing_pairs(mine, theirs)
+            tau = kendall_tau(mine, theirs)
+            sums.agreeing_pairs += same
+            sums.pairs += pairs
+            sums.tau_sum += tau or 0.0
+            sums.tau_count += int(tau is not None)
+    return sums
 
 
 # --- The queue -------------------------------------------------------------------------------

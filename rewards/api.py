@@ -52,6 +52,14 @@ class TrainingRequest(serializers.Serializer):
     early_stopping_patience = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     seed = serializers.IntegerField(min_value=0, required=False)
     validation_fraction = serializers.FloatField(min_value=0.0, max_value=0.9, required=False)
+    # Which rankings the run learns from (labeling's Ranking.objects.usable_for_training; rewards.data).
+    accepted_only = serializers.BooleanField(required=False, help_text="Only rankings a reviewer accepted.")
+    include_quarantined = serializers.BooleanField(
+        required=False, help_text="Keep rankings of flagged labelers that no reviewer accepted (left out by default).")
+    include_gold = serializers.BooleanField(required=False,
+                                            help_text="Keep rankings of gold prompts (left out by default).")
+    min_agreement = serializers.FloatField(min_value=0.0, max_value=1.0, required=False,
+                                           help_text="Only prompts whose labelers agree at least this much (0-1).")
 
     def validate(self, data):
         unknown = set(self.initial_data) - set(self.fields)

@@ -23,12 +23,18 @@ def labelers_agreed(rankings):
     return len(orders) == 1
 
 
-def ranking_groups(project, *, prompt_ids=None, chunk_size=500):
-    """Yield a RankingGroup per ranking of `project` (optionally only of `prompt_ids`), in prompt order.
+# A training run's options on which rankings it learns from: Ranking.objects.usable_for_training's arguments.
+QUALITY_OPTIONS = ("accepted_only", "include_quarantined", "include_gold", "min_agreement")
+
+
+def ranking_groups(project, *, prompt_ids=None, chunk_size=500, quality=None):
+    """Yield a RankingGroup per ranking of `project` usable for training (optionally only of `prompt_ids`),
+    in prompt order. `quality`: options of labeling's one definition of usable (QUALITY_OPTIONS); by
+    default rejected and quarantined rankings and rankings of gold prompts are left out.
 
     Streams in chunks; each chunk costs two queries (rankings with their prompts, ratings with their
     candidates) however many rankings it holds."""
-    rankings = (Ranking.objects.filter(prompt__project=project)
+    rankings = (Ranking.objects.usable_for_training(**(quality or {})).filter(prompt__project=project)
                 .select_related("prompt")
                 .only("id", "prompt_id", "prompt__messages")
                 .prefetch_related(Prefetch(

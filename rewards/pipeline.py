@@ -107,8 +107,9 @@ def _train_and_record(run, on_step):
 
     challenged = RewardModel.objects.current(project)
     newest_ranking = data.last_ranking_id(project)
-    groups = list(data.ranking_groups(project))
     hyperparameters = {"validation_fraction": DEFAULT_VALIDATION_FRACTION, **run.hyperparameters}
+    quality = {name: hyperparameters[name] for name in data.QUALITY_OPTIONS if name in hyperparameters}
+    groups = list(data.ranking_groups(project, quality=quality))
     config = build_config(hyperparameters)
     train, validation = split_for_run(groups, challenged.validation_prompt_ids if challenged else [],
                                       hyperparameters["validation_fraction"], config.seed)

@@ -6,10 +6,11 @@ labeling.workflow, by the moves REVIEW_STATES allows."""
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from labeling.models.prompts import Candidate, Prompt
 from labeling.models.quality import of_gold_prompt, quarantined
+from labeling.models.quality import PromptAgreement, of_gold_prompt, quarantined
 from labeling.models.queue import Task
 from labeling.transitions import StateMachine
 from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K, PREFERENCE_STRENGTHS
@@ -38,18 +39,34 @@ REVIEW_STATES = StateMachine("ranking review", "review_status", {
 })
 
 
+def prompts_agreeing(minimum):
+    """Ids of prompts whose stored pairwise agreement (PromptAgreement, rankdata.agreement's definition) is at
+    least `minimum`. A prompt ranked once has no agreement and is not among them."""
+    return PromptAgreement.objects.filter(pairs__gt=0, agreeing_pairs__gte=F("pairs") * minimum).values("prompt_id")
+
+
 class RankingQuerySet(models.QuerySet):
-    def usable_for_training(self, *, accepted_only=False, include_gold=False):
-        """THE definition of a ranking the reward model may learn from and the default exports carry:
-        not rejected by a reviewer (and, with `accepted_only`, accepted by one), not quarantined (its
-        labeler is flagged in its project and no reviewer accepted it), and not of a gold prompt unless
-        `include_gold`. Training data and exports both filter through this."""
+    def usable_for_training(self, *, accepted_only=False, include_quarantined=False, include_gold=False,
+                            min_agreement=None):
+        """THE definition of the rankings the reward model learns from and the default exports carry:
+
+        - never one a reviewer rejected; with `accepted_only`, only those a reviewer accepted;
+        - not quarantined (its labeler is flagged in the project and no reviewer accepted it), unless
+          `include_quarantined`;
+        - not a ranking of a gold prompt (those are tests of the labelers), unless `include_gold`;
+        - with `min_agreement`, only rankings of prompts whose labelers agree at least that much.
+
+        Training data (rewards.data) and exports (exports.datasets) both filter through this."""
+        rankings = self.exclude(review_status=ReviewStatus.REJECTED)
         if accepted_only:
-            rankings = self.filter(review_status=ReviewStatus.ACCEPTED)
-        else:
-            rankings = self.exclude(review_status=ReviewStatus.REJECTED)
-        rankings = rankings.exclude(Q(quarantined()) & ~Q(review_status=ReviewStatus.ACCEPTED))
-        return rankings if include_gold else rankings.exclude(of_gold_prompt())
+            rankings = rankings.filter(review_status=ReviewStatus.ACCEPTED)
+        if not include_quarantined:
+            rankings = rankings.exclude(Q(quarantined()) & ~Q(review_status=ReviewStatus.ACCEPTED))
+        if not include_gold:
+            rankings = rankings.exclude(of_gold_prompt())
+        if min_agreement is not None:
+            rankings = rankings.filter(prompt_id__in=prompts_agreeing(min_agreement))
+        return rankings
 
     def review_queue(self, project):
         return (self.filter(prompt__project=project, review_status=ReviewStatus.PENDING)

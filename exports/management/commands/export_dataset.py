@@ -40,6 +40,10 @@ class Command(BaseCommand):
         parser.add_argument("--min-agreement", type=float, help="Minimum labeler agreement on the prompt, 0-1")
         parser.add_argument("--exclude-flagged", action="store_true", help="Leave out rankings with any flag")
         parser.add_argument("--exclude-reported", action="store_true", help="Leave out reported prompts")
+        parser.add_argument("--accepted-only", action="store_true", help="Only rankings a reviewer accepted")
+        parser.add_argument("--include-quarantined", action="store_true",
+                            help="Keep rankings of flagged labelers that no reviewer accepted")
+        parser.add_argument("--include-gold", action="store_true", help="Keep rankings of gold prompts")
         parser.add_argument("--split", default="", help="Shares of prompts, e.g. train=0.8,validation=0.1,test=0.1")
         parser.add_argument("--seed", type=int, default=0, help="Seed of the split")
         parser.add_argument("--margin", nargs="?", const="likert", default="", choices=["likert", "strength"],
@@ -54,7 +58,9 @@ class Command(BaseCommand):
             raise CommandError(f"--project: no project named {o['project']!r}")
         filters = {"since": o["since"], "until": o["until"], "kinds": o["kind"], "sources": o["source"],
                    "labelers": o["labeler"], "min_agreement": o["min_agreement"],
-                   "exclude_flagged": o["exclude_flagged"], "exclude_reported": o["exclude_reported"]}
+                   "exclude_flagged": o["exclude_flagged"], "exclude_reported": o["exclude_reported"],
+                   "accepted_only": o["accepted_only"], "include_quarantined": o["include_quarantined"],
+                   "include_gold": o["include_gold"]}
         try:
             spec = ExportSpec.from_dict({
                 "project_id": project.pk, "dataset": o["dataset"], "format": o["format"], "filters": filters,
