@@ -281,6 +281,7 @@ def test_the_qualification_page_shows_no_reference_before_a_failure(k3, qualifyi
     page.force_login(labeler)
     html = page.get(f"/projects/{k3.pk}/qualification/").content.decode()
     assert 'data-qualification="pending"' in html and 'data-tier="reference"' not in html
+    assert f'href="/projects/{k3.pk}/qualification/"' in page.get("/").content.decode()
 
 
 def test_an_admin_resets_or_overrides_a_failed_qualification(k3, qualifying, labeler, other_labeler):
@@ -465,3 +466,13 @@ def test_admins_mark_gold_and_clear_flags_in_the_admin(k3, admin_user, labeler):
     site.post("/admin/labeling/labelerquality/", {"action": "clear_flags", "_selected_action": [standing.pk]})
     standing.refresh_from_db()
     assert not standing.is_flagged and standing.flag_cleared_by == admin_user
+
+
+def test_a_reviewed_ranking_becomes_the_gold_reference(k3, three):
+    k3.overlap = 1
+    k3.save()
+    prompt = add_ready_prompt(k3)
+    ranking = rank(three[0], k3, [2, 1, 2])
+    gold = workflow.gold_from_ranking(ranking)
+    assert gold.source == "review" and gold.prompt == prompt
+    assert gold.tiers == dict(ranking.ratings.values_list("candidate_id", "tier"))
