@@ -231,54 +231,52 @@ def exported_rankings_by(project, user_ids):
 # --- Reads at 100,000 rankings ---------------------------------------------------------------------
 
 def seed_rankings(total, labelers=100):
-    """A project with `total` rankings (K=3, overlap 3) and their stored figures, written in set-based SQL
-    (the submit path would take an hour): the reads only need the rows, not how they came."""
+    """A project with `total` rankings (K=3, overlap 3) and their stored figures. One prompt is ranked
+    through the workflow; the rest are copies of its rows in set-based SQL (bench/labeler_api.copies: the
+    submit path would take an hour), with labelers, tiers and times varied: the reads only need the rows."""
     from django.contrib.auth.models import User
-    from django.db import connection
 
-    from labeling.models import Project
+    from bench.labeler_api import copies
+    from labeling import workflow
+    from labeling.models import Candidate, CandidateRating, LabelerQuality, Project, Ranking, Task, TaskKind
 
-    project = Project.objects.create(name="100k rankings", k=K, overlap=OVERLAP)
-    User.objects.bulk_create([User(username=f"seeded{i}") for i in range(labelers)])
-    prompts = total // OVERLAP
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT min(id) FROM auth_user WHERE username LIKE 'seeded%%'")
-        first_user = cursor.fetchone()[0]
-        cursor.execute(
-            "INSERT INTO labeling_prompt (project_id, messages, kind, source, use_case, state, generation_error,"
-            " generation_claim, external_id, created_at, updated_at)"
-            " SELECT %s, jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'Seeded prompt ' || n)),"
-            " 'plain', 'imported', '', 'done', '', '', n::text, now(), now() FROM generate_series(1, %s) n",
-            [project.pk, prompts])
-        cursor.execute(
-            "INSERT INTO labeling_candidate (prompt_id, index, text, source, model_name, model_revision, sampling,"
-            " generator, created_at) SELECT p.id, i, repeat('x', 20 + 40 * i), 'imported', 'seed', '', '{}', '', now()"
-            " FROM labeling_prompt p CROSS JOIN generate_series(0, %s) i WHERE p.project_id = %s", [K - 1, project.pk])
-        cursor.execute(
-            "INSERT INTO labeling_task (kind, state, lease_count, finished_at, display_order, use_case, skip_reason,"
-            " skip_note, time_spent_ms, created_at, labeler_id, project_id, prompt_id, priority)"
-            " SELECT 'rank', 'submitted', 1, now() - (p.id %% 1000) * interval '1 minute', '[]', '', '', '',"
-            " 5000 + (p.id * 13 + j) %% 40000, now(), %s + (p.id * 7 + j * 31) %% %s, p.project_id, p.id, 0"
-            " FROM labeling_prompt p CROSS JOIN generate_series(0, %s) j WHERE p.project_id = %s",
-            [first_user, labelers, OVERLAP - 1, project.pk])
-        cursor.execute(
-            "INSERT INTO labeling_ranking (prompt_id, labeler_id, task_id, display_order, time_spent_ms, created_at,"
-            " review_status, review_cause, review_reason)"
-            " SELECT t.prompt_id, t.labeler_id, t.id, '[]', t.time_spent_ms, t.finished_at, 'unreviewed', '', ''"
-            " FROM labeling_task t WHERE t.project_id = %s", [project.pk])
-        cursor.execute(
-            "INSERT INTO labeling_candidaterating (ranking_id, candidate_id, tier, likert, flags)"
-            " SELECT r.id, c.id, 1 + (c.index + r.id) %% %s, 4, '[]' FROM labeling_ranking r"
-            " JOIN labeling_candidate c ON c.prompt_id = r.prompt_id JOIN labeling_prompt p ON p.id = r.prompt_id"
-            " WHERE p.project_id = %s", [K, project.pk])
-        cursor.execute(
+    project = Project.objects.create(name="100k rankings", k=K, overlap=OVERLAP, gold_rate=0)
+    users = User.objects.bulk_create([User(username=f"seeded{i}") for i in range(labelers)])
+    first_user = min(user.pk for user in users)
+    template = workflow.create_prompt(project, messages=[{"role": "user", "content": "Template prompt"}],
+                                      candidates=["x" * 20, "x" * 60, "x" * 100])
+    task = workflow.lease_next(users[0], project, TaskKind.RANK)
+    ranking = workflow.submit_ranking(task.pk, users[0], time_spent_ms=20000, ratings=[
+        {"candidate": c, "tier": i + 1, "likert": 4} for i, c in enumerate(task.display_order)])
+    prompts, others = total // OVERLAP, f"p.id <> {template.pk} AND p.project_id = {project.pk}"
+    with psycopg.connect(os.environ["DATABASE_URL"].replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        copies(conn, "labeling_prompt", template.pk, f"generate_series(2, {prompts}) n", {
+            "messages": "jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'Seeded prompt ' || n))",
+            "external_id": "n::text", "state": "'done'"})
+        for candidate in Candidate.objects.filter(prompt=template):
+            copies(conn, "labeling_candidate", candidate.pk, "labeling_prompt p", {"prompt_id": "p.id"}, others)
+        copies(conn, "labeling_task", task.pk, f"labeling_prompt p CROSS JOIN generate_series(0, {OVERLAP - 1}) j", {
+            "prompt_id": "p.id", "labeler_id": f"{first_user} + (p.id * 7 + j * 31) %% {labelers}",
+            "time_spent_ms": "5000 + (p.id * 13 + j) %% 40000",
+            "finished_at": "now() - (p.id %% 1000) * interval '1 minute'"}, others)
+        copies(conn, "labeling_ranking", ranking.pk, "labeling_task x", {
+            "prompt_id": "x.prompt_id", "labeler_id": "x.labeler_id", "task_id": "x.id",
+            "time_spent_ms": "x.time_spent_ms", "created_at": "x.finished_at"},
+            f"x.project_id = {project.pk} AND x.prompt_id <> {template.pk}")
+        for rating in CandidateRating.objects.filter(ranking=ranking).select_related("candidate"):
+            copies(conn, "labeling_candidaterating", rating.pk,
+                   f"labeling_ranking r JOIN labeling_candidate c ON c.prompt_id = r.prompt_id"
+                   f" AND c.index = {rating.candidate.index}",
+                   {"ranking_id": "r.id", "candidate_id": "c.id", "tier": f"1 + (c.index + r.id) %% {K}"},
+                   f"r.prompt_id IN (SELECT id FROM labeling_prompt p WHERE {others})")
+        conn.execute(
             "INSERT INTO labeling_promptagreement (prompt_id, project_id, rankings, agreeing_pairs, pairs, tau_sum,"
             " tau_count, extra_slots, contentious, updated_at)"
-            " SELECT id, project_id, %s, (id %% 10), 9, 0.3, 3, 0, id %% 50 = 0, now() FROM labeling_prompt"
-            " WHERE project_id = %s", [OVERLAP, project.pk])
-    from labeling.models import LabelerQuality
-
+            f" SELECT id, project_id, {OVERLAP}, id % 10, 9, 0.3, 3, 0, id % 50 = 0, now() FROM labeling_prompt p"
+            f" WHERE {others}")
+        conn.execute("ANALYZE")
     per_labeler = total // labelers
+    LabelerQuality.objects.filter(project=project).delete()
     LabelerQuality.objects.bulk_create([LabelerQuality(
         project=project, labeler_id=first_user + i, rankings=per_labeler, candidates_ranked=per_labeler * K,
         time_spent_ms=per_labeler * 20000, peer_comparisons=per_labeler * 2, peer_agreeing_pairs=per_labeler * 5,
@@ -288,8 +286,8 @@ def seed_rankings(total, labelers=100):
         position_sxy=per_labeler * 12, length_n=per_labeler * K, length_sx=per_labeler * 6,
         length_sy=per_labeler * 6, length_sxx=per_labeler * 14, length_syy=per_labeler * 14,
         length_sxy=per_labeler * 11) for i in range(labelers)])
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    assert Ranking.objects.filter(prompt__project=project).count() >= total - OVERLAP
+    assert Task.objects.filter(project=project, state="submitted").count() >= total - OVERLAP
     return project, first_user
 
 
