@@ -13,6 +13,13 @@ read from the database by labeling.model_comparison, exactly as the admin page r
   repeated simulations of the labelers on the same candidate sets, computed in memory by the same
   rankdata.model_comparison code) that hold the generator's true strength (centred, as the fit is).
 
+Then an API user with consent sends a seeded set of prompts to POST /v1/chat/completions (in-process
+Django test client, the project's first generator answering): --families distinct prompts, each with two
+near-duplicates (other case, spacing and punctuation, another ending, another e-mail address), shuffled.
+- intake_duplicates: near-duplicates filed beyond the first prompt of each family (goal 0).
+- intake_p95_ms_overhead: 95th percentile of (the request's time in the client) minus (the generator's
+  own time, from the Server-Timing header): authentication, validation, filters, filing, response.
+
     python bench/arena.py [--prompts 80] [--overlap 2] [--simulations 100] [--rounds 200]
 
 Prints a line per stage and, as the last line, one JSON object.
@@ -150,6 +157,60 @@ def label_through_the_api(project, labelers, rng):
     return submitted
 
 
+OPENINGS = ["Write a detailed and friendly product description", "Explain to a ten year old child how",
+            "Draft a polite e-mail to my landlord", "Give me a step by step plan for", "Summarise in three bullets",
+            "Compose a short rhyming poem about", "List the main arguments for and against",
+            "Suggest five names for a new bakery", "Translate into plain English the idea that"]
+
+
+def intake_family(n, rng):
+    """A prompt over 64 characters and two near-duplicates of it sharing its first 64 normalised characters."""
+    topic = f"topic number {n} ({OPENINGS[n % len(OPENINGS)].split()[-1]}), contact me at person{n}@example.com"
+    base = f"{OPENINGS[n % len(OPENINGS)]} {topic}, and keep it under two hundred words please."
+    return [base,
+            base.upper().replace(" ", "  ").replace(",", " ,"),
+            base.replace(f"person{n}@example.com", f"someone.else{rng.integers(1000)}@mail.example.org")[:-7]
+            + "thanks a lot!"]
+
+
+def intake(project, families, rng):
+    """Send the seeded set through the endpoint; (near-duplicates filed, p95 overhead in ms)."""
+    from django.test import Client
+
+    from intake.models import ApiUser
+
+    _, token = ApiUser.objects.create_with_token(name="bench", project=project, consent=True)
+    sent = [(family, text) for family in range(families) for text in intake_family(family, rng)]
+    rng.shuffle(sent)
+    client, filed, overheads = Client(), {}, []
+    for family, text in sent:
+        body = json.dumps({"model": "good", "messages": [{"role": "user", "content": text}]})
+        started = time.perf_counter()
+        response = client.post("/v1/chat/completions", body, content_type="application/json",
+                               HTTP_AUTHORIZATION=f"Bearer {token}")
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200, response.content
+        generation = float(response["Server-Timing"].partition("dur=")[2])
+        overheads.append(elapsed - generation)
+        filed[family] = filed.get(family, 0) + (response["X-Rankwise-Intake"] == "stored")
+    duplicates = sum(max(0, n - 1) for n in filed.values())
+    from django.db import connection
+
+    round_trips = []
+    with connection.cursor() as cursor:
+        for _ in range(50):
+            started = time.perf_counter()
+            cursor.execute("SELECT 1")
+            round_trips.append((time.perf_counter() - started) * 1000)
+    log(f"PostgreSQL round trip (SELECT 1) now: p50 {np.percentile(round_trips, 50):.2f} ms, "
+        f"p95 {np.percentile(round_trips, 95):.2f} ms (the filing takes about ten)")
+    p95 = float(np.percentile(overheads, 95))
+    log(f"intake: {len(sent)} calls ({families} families of 3), {sum(filed.values())} filed, {duplicates} "
+        f"near-duplicates among them; overhead over the generator p50 {np.percentile(overheads, 50):.1f} ms, "
+        f"p95 {p95:.1f} ms")
+    return duplicates, p95
+
+
 def true_order():
     return sorted(TRUE_STRENGTHS, key=lambda model: -TRUE_STRENGTHS[model])
 
@@ -178,6 +239,7 @@ def main():
     parser.add_argument("--labelers", type=int, default=4)
     parser.add_argument("--simulations", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=200, help="bootstrap rounds per interval")
+    parser.add_argument("--families", type=int, default=40, help="distinct prompts sent to the intake")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -189,6 +251,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         project = make_project(tiny_model(Path(folder) / "tiny-llama"), args.prompts, args.overlap)
         rankings = label_through_the_api(project, args.labelers, rng)
+        intake_duplicates, intake_overhead = intake(project, args.families, rng)
     started = time.perf_counter()
     report = project_comparison(project, rounds=args.rounds)
     board = [row["model"] for row in report["leaderboard"]]
@@ -205,6 +268,8 @@ def main():
         "order_correct": int(board == true_order()),
         "ci_coverage": round(per_interval, 3),
         "ci_coverage_all_models": round(all_three, 3),
+        "intake_duplicates": intake_duplicates,
+        "intake_p95_ms_overhead": round(intake_overhead, 1),
         "rankings": rankings,
         "true_strengths": TRUE_STRENGTHS,
         "leaderboard": {row["model"]: [round(row["strength"], 3), [round(x, 3) for x in row["ci"]]]

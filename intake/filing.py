@@ -5,6 +5,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, models, transaction
+from django.db.models import Count, Q
 
 from intake.filters import dedup_key, mask_messages
 from intake.models import ApiUser, IntakeRecord
@@ -38,15 +39,18 @@ def file_prompt(api_user, messages):
         with transaction.atomic():
             # The user's row lock makes one user's concurrent calls file one at a time, so the cap holds.
             ApiUser.objects.select_for_update().filter(pk=api_user.pk).first()
-            if IntakeRecord.objects.filter(api_user=api_user).count() >= api_user.prompt_cap:
+            seen = IntakeRecord.objects.filter(Q(api_user=api_user) | Q(project_id=api_user.project_id,
+                                                                         dedup_key=key)).aggregate(
+                mine=Count("pk", filter=Q(api_user=api_user)),
+                same_prefix=Count("pk", filter=Q(project_id=api_user.project_id, dedup_key=key)))
+            if seen["mine"] >= api_user.prompt_cap:
                 return Outcome.CAP_REACHED
-            if IntakeRecord.objects.filter(project_id=api_user.project_id, dedup_key=key).exists():
+            if seen["same_prefix"]:
                 return Outcome.DUPLICATE
-            with transaction.atomic():
-                prompt = workflow.create_prompt(api_user.project, messages=masked, source=PromptSource.API,
-                                                split_group=api_user.split_group)
-                IntakeRecord.objects.create(api_user=api_user, project_id=api_user.project_id, prompt=prompt,
-                                            dedup_key=key, masked=found)
+            prompt = workflow.create_prompt(api_user.project, messages=masked, source=PromptSource.API,
+                                            split_group=api_user.split_group)
+            IntakeRecord.objects.create(api_user=api_user, project_id=api_user.project_id, prompt=prompt,
+                                        dedup_key=key, masked=found)
     except IntegrityError:
         return Outcome.DUPLICATE  # another user's prompt with this prefix was filed at the same moment
     except ValidationError:

@@ -127,8 +127,13 @@ def chosen_generator(api_user, data):
 
 def generate(sampling, messages):
     try:
+        backend = get_backend(sampling)
+    except Exception as exc:  # a bad model path, a corrupt file: the admin's settings, not the caller's request
+        raise ApiError(503, f"The project's generator cannot be loaded: {exc}.", kind="server_error",
+                       code="generator_unavailable") from None
+    try:
         started = time.perf_counter()
-        (texts,) = get_backend(sampling).generate([messages], 1, sampling)
+        (texts,) = backend.generate([messages], 1, sampling)
         return texts[0], (time.perf_counter() - started) * 1000
     except PromptTooLong as exc:
         raise ApiError(400, f"The conversation is too long for the model: {str(exc).partition(': ')[2]}.",

@@ -127,3 +127,13 @@ def test_bad_requests_name_the_parameter_and_store_nothing(postgres, api_user, b
     assert response.status_code in (400, 404), response.content
     assert response.json()["error"]["param"] == param
     assert not Prompt.objects.exists()
+
+
+def test_a_generator_that_cannot_load_is_a_503_not_a_500(postgres, api_user, intake_project, tmp_path):
+    generation = intake_project.generation
+    generation["generators"][0]["model"] = str(tmp_path / "no-such-model")
+    intake_project.generation = generation
+    intake_project.save()
+    response = call(api_user.token, ask("Say hello."))
+    assert response.status_code == 503 and response.json()["error"]["code"] == "generator_unavailable"
+    assert not Prompt.objects.exists()
