@@ -2,6 +2,7 @@
 libraries that training code uses (pyarrow, Hugging Face datasets)."""
 import gzip
 import json
+import re
 import tarfile
 
 import datasets
@@ -11,7 +12,7 @@ import pytest
 from exports import writers
 from exports.runner import run_export
 from exports.spec import ExportSpec
-from labeling.models import Project
+from labeling.models import Project, Prompt
 from tests.conftest import add_ready_prompt
 from tests.exports.conftest import rank
 
@@ -67,3 +68,26 @@ def test_it_splits_by_prompt(tmp_path, admin_user, labeler):
     path, _ = run_export(spec_for(project, "ppo", format="jsonl", split=split, seed=8), tmp_path / "c")
     with tarfile.open(path) as tar:
         assert {json.loads(line)["prompt"] for line in tar.extractfile("ppo-test.jsonl")} != prompts["test"]
+
+
+def test_prompts_of_one_split_group_share_a_split(tmp_path, labeler):
+    # An API user's prompts (split_group "api-user:<id>") go to one split together, whatever their texts.
+    project = Project.objects.create(name="Split by user", k=2)
+    for user in range(6):
+        for i in range(5):
+            prompt = add_ready_prompt(project, f"User {user} asks question {i}")
+            Prompt.objects.filter(pk=prompt.pk).update(split_group=f"api-user:{user}")
+            rank(prompt, labeler, [1, 2])
+    split = {"train": 0.5, "test": 0.5}
+    path, count = run_export(spec_for(project, "grouped", format="jsonl", split=split, seed=3), tmp_path)
+    assert count == 30
+    with tarfile.open(path) as tar:
+        by_split = {name: [json.loads(line)["prompt"] for line in tar.extractfile(f"grouped-{name}.jsonl")]
+                    for name in split if f"grouped-{name}.jsonl" in tar.getnames()}
+    splits_of_user = {}
+    for name, prompts in by_split.items():
+        for text in prompts:
+            splits_of_user.setdefault(re.search(r"User (\d+) asks", text).group(1), set()).add(name)
+    assert sum(len(prompts) for prompts in by_split.values()) == 30 and len(splits_of_user) == 6
+    assert all(len(splits) == 1 for splits in splits_of_user.values())
+    assert len(by_split) == 2  # 6 users over two halves: both get some (with seed 3)
