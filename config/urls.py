@@ -22,6 +22,7 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("projects/<int:project_id>/qualification/", views.qualification, name="qualification"),
     path("projects/<int:project_id>/review/", views.review, name="review"),
+    path("projects/<int:project_id>/quality/", views.quality_page, name="quality"),
     path("v1/chat/completions", intake_views.chat_completions, name="chat-completions"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

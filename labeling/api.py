@@ -1,6 +1,7 @@
 """The REST API: everything a labeler does in the browser, plus the admin's project and import calls.
 
 Views are thin: they check input shape with serializers and call one labeling.workflow function."""
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -10,7 +11,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from labeling import importing, workflow
+from labeling import importing, quality, workflow
 from labeling.model_comparison import project_comparison
 from labeling.models import Project, Prompt, PromptKind, Ranking, ReviewStatus, SkipReason, Task, TaskKind, TaskState
 from labeling.rendering import render_markdown
@@ -276,6 +277,11 @@ class GoldRequest(serializers.Serializer):
                                       "ties share a tier).")
 
 
+class LabelerQualityRequest(serializers.Serializer):
+    labeler = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False,
+                                                 help_text="A labeler's user id: only their figures.")
+
+
 class ImportRequest(serializers.Serializer):
     file = serializers.FileField(help_text="JSONL or CSV; see the README for the line format.")
 
@@ -329,6 +335,36 @@ class ProjectViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["get"])
     def progress(self, request, pk=None):
         return Response(project_progress(self.get_object()))
+
+    @extend_schema(responses={200: dict}, summary="The project's quality figures (admins only)")
+    @action(detail=True, methods=["get"])
+    def quality(self, request, pk=None):
+        """Agreement (pairwise, Kendall's tau, Krippendorff's alpha), agreement over time, review progress and
+        the contentious prompts: read from the figures kept up to date on submit, never recomputed here."""
+        project = self.get_object()
+        contentious = quality.contentious_prompts(project)[:100]
+        return Response({
+            "figures": quality.project_figures(project),
+            "agreement_over_time": quality.agreement_over_time(project),
+            "review": quality.review_progress(project),
+            "contentious_prompts": [{"prompt": row.prompt_id, "agreement": row.agreement, "rankings": row.rankings,
+                                     "extra_slots": row.extra_slots} for row in contentious],
+        })
+
+    @extend_schema(parameters=[LabelerQualityRequest], responses={200: dict},
+                   summary="Each labeler's quality figures in the project, or one labeler's (admins only)")
+    @action(detail=True, methods=["get"])
+    def labelers(self, request, pk=None):
+        project = self.get_object()
+        query = LabelerQualityRequest(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        labeler = query.validated_data.get("labeler")
+        if labeler is None:
+            return Response(quality.labeler_table(project))
+        figures = quality.labeler_figures(project, labeler)
+        if figures is None:
+            raise ValidationError({"labeler": f"{labeler.get_username()} has no rankings or skips in this project"})
+        return Response(figures)
 
     @extend_schema(responses={200: dict})
     @action(detail=True, methods=["get"], url_path="model-comparison")

@@ -7,10 +7,12 @@ from collections import defaultdict
 
 from django.db import connection
 from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from labeling.models import (
-    CandidateRating, LabelerQuality, Project, ProjectAgreement, PromptAgreement, Ranking, Task, TaskKind, TaskState,
+    CandidateRating, LabelerQuality, Project, ProjectAgreement, PromptAgreement, Ranking, ReviewCause, ReviewStatus,
+    Task, TaskKind, TaskState,
 )
 from rankdata.agreement import krippendorff_alpha
 
@@ -132,3 +134,32 @@ def refresh_stale_alphas():
     for project in Project.objects.filter(pk__in=stale):
         refresh_alpha(project)
     return len(stale)
+
+
+def review_progress(project):
+    """Rankings of the project in the review queue and reviewed, by outcome and by why they were queued.
+    Reads only rankings that ever entered review (the review_status index skips the unreviewed bulk)."""
+    rows = (Ranking.objects.filter(prompt__project=project, review_status__in=[
+        ReviewStatus.PENDING, ReviewStatus.ACCEPTED, ReviewStatus.REJECTED])
+        .values_list("review_status", "review_cause").annotate(n=Count("pk")))
+    by_status = dict.fromkeys([ReviewStatus.PENDING, ReviewStatus.ACCEPTED, ReviewStatus.REJECTED], 0)
+    by_cause = dict.fromkeys(ReviewCause.values, 0)
+    for status, cause, n in rows:
+        by_status[status] += n
+        if cause:
+            by_cause[cause] += n
+    reviewed = by_status[ReviewStatus.ACCEPTED] + by_status[ReviewStatus.REJECTED]
+    return {"pending": by_status[ReviewStatus.PENDING], "accepted": by_status[ReviewStatus.ACCEPTED],
+            "rejected": by_status[ReviewStatus.REJECTED], "reviewed": reviewed,
+            "rejected_share": by_status[ReviewStatus.REJECTED] / reviewed if reviewed else None,
+            "by_cause": by_cause}
+
+
+def agreement_over_time(project):
+    """[{"day", "agreement", "prompts"}]: pairwise agreement of the prompts whose latest ranking arrived that
+    day (each prompt's stored sums, grouped by the day it was last updated), oldest first."""
+    days = (PromptAgreement.objects.filter(project=project, pairs__gt=0)
+            .annotate(day=TruncDate("updated_at")).values("day")
+            .annotate(agreeing=Sum("agreeing_pairs"), pairs=Sum("pairs"), prompts=Count("pk")).order_by("day"))
+    return [{"day": row["day"], "agreement": row["agreeing"] / row["pairs"], "prompts": row["prompts"]}
+            for row in days]

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from labeling.model_comparison import leaderboard_plot, project_comparison
-from labeling import workflow
+from labeling import quality, workflow
 from labeling.models import (
     LabelerQuality, Project, PromptKind, Qualification, Ranking, SkipReason, TaskKind, TaskState,
 )
@@ -147,3 +147,69 @@ def review(request, project_id):
         "project": project, "ranking": ranking, "rows": rows, "waiting": queue.count(), "errors": errors,
         "reason": request.POST.get("reason", "") if errors else "",
     }, status=400 if errors else 200)
+
+
+# The per-labeler table's sortable columns: (query key, header).
+QUALITY_COLUMNS = [
+    ("username", "Labeler"), ("rankings", "Rankings"), ("rankings_per_hour", "Per hour"),
+    ("median_ms_per_ranking", "Median s / ranking"), ("median_ms_per_candidate", "Median s / response"),
+    ("skip_rate", "Skip rate"), ("peer_agreement", "Peer agreement"), ("peer_tau", "Peer τ"),
+    ("gold_accuracy", "Gold accuracy"), ("position_bias", "Position bias"), ("length_bias", "Length bias"),
+    ("qualification", "Qualification"), ("flagged", "Flagged"),
+]
+PLOT_WIDTH, PLOT_HEIGHT, PLOT_PAD = 640, 220, 40
+
+
+def agreement_plot(points):
+    """Coordinates of the server-drawn SVG of agreement over time (no script needed): y from 0 to 1."""
+    if not points:
+        return None
+    span_x, span_y = PLOT_WIDTH - 2 * PLOT_PAD, PLOT_HEIGHT - 2 * PLOT_PAD
+
+    def x(i):
+        return round(PLOT_PAD + (span_x * i / (len(points) - 1) if len(points) > 1 else span_x / 2), 1)
+
+    def y(value):
+        return round(PLOT_PAD + span_y * (1 - value), 1)
+
+    dots = [{"x": x(i), "y": y(p["agreement"]), "label": f"{p['day']}: {p['agreement']:.3f} over {p['prompts']} "
+             "prompts"} for i, p in enumerate(points)]
+    return {"width": PLOT_WIDTH, "height": PLOT_HEIGHT, "left": PLOT_PAD, "right": PLOT_WIDTH - PLOT_PAD,
+            "bottom": PLOT_HEIGHT - PLOT_PAD, "dots": dots, "line": " ".join(f"{d['x']},{d['y']}" for d in dots),
+            "ticks": [{"y": y(v), "label": f"{v:.1f}"} for v in (0.0, 0.5, 1.0)],
+            "first": points[0]["day"], "last": points[-1]["day"]}
+
+
+def _cell(key, value):
+    if value is None:
+        return "–"
+    if key.startswith("median_ms"):
+        return f"{value / 1000:.1f}"
+    if key == "flagged":
+        return "yes" if value else ""
+    if isinstance(value, float):
+        return f"{value:.1f}" if key == "rankings_per_hour" else f"{value:.3f}"
+    return str(value)
+
+
+@permission_required("labeling.manage_project", raise_exception=True)
+def quality_page(request, project_id):
+    """Where admins look: agreement over time, the per-labeler table (sortable, with why a labeler is
+    flagged), contentious prompts and review progress. Every figure is read from the rows kept up to date
+    on submit (labeling.quality), so the page costs the same at 100 or 100,000 rankings."""
+    project = get_object_or_404(Project, pk=project_id)
+    keys = [key for key, _ in QUALITY_COLUMNS]
+    sort = request.GET.get("sort") if request.GET.get("sort") in keys else "username"
+    descending = request.GET.get("order") == "desc"
+    table = quality.labeler_table(project)
+    present = [row for row in table if row[sort] is not None]
+    table = sorted(present, key=lambda row: row[sort], reverse=descending) + [r for r in table if r[sort] is None]
+    columns = [{"key": key, "label": label, "sorted": key == sort,
+                "order": "asc" if key == sort and descending else ("desc" if key == sort else "asc")}
+               for key, label in QUALITY_COLUMNS]
+    return render(request, "labeling/quality.html", {
+        "project": project, "figures": quality.project_figures(project), "review": quality.review_progress(project),
+        "plot": agreement_plot(quality.agreement_over_time(project)), "columns": columns, "descending": descending,
+        "rows": [{"figures": row, "cells": [_cell(key, row[key]) for key in keys]} for row in table],
+        "contentious": quality.contentious_prompts(project)[:50],
+    })
