@@ -274,7 +274,7 @@ def seed_rankings(total, labelers=100):
             " tau_count, extra_slots, contentious, updated_at)"
             f" SELECT id, project_id, {OVERLAP}, id % 10, 9, 0.3, 3, 0, id % 50 = 0, now() FROM labeling_prompt p"
             f" WHERE {others}")
-        conn.execute("ANALYZE")
+        conn.execute("VACUUM ANALYZE")  # as autovacuum would have by now: index-only scans see the rows
     per_labeler = total // labelers
     LabelerQuality.objects.filter(project=project).delete()
     LabelerQuality.objects.bulk_create([LabelerQuality(
