@@ -527,6 +527,11 @@ def _apply_quality_rules(standing, project):
             changes.update(flagged_at=timezone.now(), flag_reasons=reasons)
     if changes:
         LabelerQuality.objects.filter(pk=standing.pk).update(**changes)
+    if standing.is_flagged or "flagged_at" in changes:
+        # A flagged labeler is under watch: each of their rankings in the project goes to review, where a
+        # reviewer's acceptance takes it out of quarantine. (Flagged labelers are few: this UPDATE is rare.)
+        queue_for_review(Ranking.objects.filter(labeler_id=standing.labeler_id, prompt__project=project,
+                                                review_status=ReviewStatus.UNREVIEWED), ReviewCause.WATCHED)
 
 
 def _ask_another_labeler(prompt, agreement):

@@ -254,3 +254,18 @@ def test_rejecting_on_the_page_needs_a_reason_then_moves_on(project, labeler, re
 
 def test_labelers_cannot_open_the_review_page(project, labeler):
     assert page_client(labeler).get(f"/projects/{project.pk}/review/").status_code == 403
+
+
+def test_every_ranking_of_a_flagged_labeler_goes_to_review(project, labeler):
+    # Submits that take no time break the speed rule once the labeler has 2 rankings.
+    project.overlap, project.flag_after_rankings, project.flag_min_ms_per_candidate = 1, 2, 1000
+    project.flagged_get_no_tasks = False
+    project.save()
+    for i in range(3):
+        add_ready_prompt(project, f"Prompt {i}")
+    first = rank(labeler, project)
+    first.refresh_from_db()
+    assert first.review_status == ReviewStatus.UNREVIEWED
+    rank(labeler, project), rank(labeler, project)  # flagged at the second; the third comes after
+    assert [(r.review_status, r.review_cause) for r in Ranking.objects.filter(labeler=labeler)] == [
+        (ReviewStatus.PENDING, ReviewCause.WATCHED)] * 3
