@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from labeling import importing, quality, workflow
 from labeling.model_comparison import project_comparison
 from labeling.models import Project, Prompt, PromptKind, Ranking, ReviewStatus, SkipReason, Task, TaskKind, TaskState
+from labeling.models.projects import guidelines_for, render_guidelines
 from labeling.rendering import render_markdown
 from labeling.roles import REVIEW_PERMISSION
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN, PREFERENCE_STRENGTHS
@@ -320,13 +321,17 @@ class ProjectViewSet(viewsets.ModelViewSet):
     @extend_schema(responses={200: GuidelinesSerializer, 304: OpenApiResponse(description="Not modified")})
     @action(detail=True, methods=["get"])
     def guidelines(self, request, pk=None):
-        """The guidelines of one version; the version is the ETag, so a page that has them gets a 304."""
+        """The guidelines of one version; the version is the ETag, so a page that has them gets a 304.
+        With `?kind=`, only what a page of that kind shows (labeling.models.projects.guidelines_for)."""
         project = self.get_object()
-        etag = f'"{project.guidelines_version}"'
+        kind = request.query_params.get("kind", "")
+        if kind and kind not in TaskKind.values:
+            raise ValidationError({"kind": f"must be one of {', '.join(TaskKind.values)}"})
+        etag = f'"{project.guidelines_version}{"-" + kind if kind else ""}"'
         if etag in request.headers.get("If-None-Match", ""):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        return Response({"version": project.guidelines_version, "html": project.guidelines_html},
-                        headers={"ETag": etag})
+        html = render_guidelines(guidelines_for(project.guidelines, kind)) if kind else project.guidelines_html
+        return Response({"version": project.guidelines_version, "html": html}, headers={"ETag": etag})
 
     @action(detail=True, methods=["get"])
     def queue(self, request, pk=None):

@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Max, Prefetch
 
 from labeling.models import Candidate, CandidateRating, Prompt, Ranking
+from labeling.validation import preference_margin
 from rewards.training import RankingGroup
 
 
@@ -36,7 +37,7 @@ def ranking_groups(project, *, prompt_ids=None, chunk_size=500, quality=None):
     candidates) however many rankings it holds."""
     rankings = (Ranking.objects.usable_for_training(**(quality or {})).filter(prompt__project=project)
                 .select_related("prompt")
-                .only("id", "prompt_id", "prompt__messages")
+                .only("id", "prompt_id", "prompt__messages", "strength")
                 .prefetch_related(Prefetch(
                     "ratings",
                     queryset=CandidateRating.objects.select_related("candidate")
@@ -58,6 +59,7 @@ def ranking_groups(project, *, prompt_ids=None, chunk_size=500, quality=None):
                 tiers=[rating.tier for rating in ratings],
                 prompt_id=str(ranking.prompt_id),
                 labelers_agreed=agreed,
+                top_margin=preference_margin(ranking.strength),
             )
 
 

@@ -2,6 +2,7 @@
 quality-control rules."""
 import functools
 import hashlib
+import re
 
 import markdown
 import nh3
@@ -23,6 +24,17 @@ def render_guidelines(text):
     """Admins write Markdown; nh3 strips anything script-like from the rendered HTML. Cached by the text
     itself because every next-task response carries the guidelines and rendering costs ~1.5 ms."""
     return nh3.clean(markdown.markdown(text, extensions=["extra", "sane_lists"]))
+
+
+def guidelines_for(text, kind):
+    """The part of a project's guidelines that a page of `kind` shows: everything except the sections of the
+    other kinds. A kind's section starts at a level-2 heading naming it ("## Rank responses") and runs to the
+    next level-2 heading, so ranking rules never crowd a writing page."""
+    titles = {label.lower(): value for value, label in TaskKind.choices}
+    parts = re.split(r"(?m)^(?=##[ \t])", text)
+    def section_kind(part):
+        return titles.get(part.splitlines()[0][2:].strip(" \t#").lower()) if part.startswith("##") else None
+    return "".join(part for part in parts if section_kind(part) in (None, kind))
 
 
 class TaskKind(models.TextChoices):

@@ -57,8 +57,9 @@ class RankingCollator:
     """Flattens a batch of ranking groups into one padded batch of all their responses.
 
     Besides the model inputs it returns index tensors over the flat rows: ``row_group`` (group of each
-    row), ``winner_rows`` / ``loser_rows`` (one entry per comparison) and ``pair_group`` (group of each
-    comparison), so the loss can gather every comparison from a single forward pass.
+    row), ``winner_rows`` / ``loser_rows`` (one entry per comparison), ``pair_group`` (group of each
+    comparison) and ``pair_margin`` (its loss margin), so the loss can gather every comparison from a single
+    forward pass.
     """
 
     tokenizer: PreTrainedTokenizerBase
@@ -80,13 +81,14 @@ class RankingCollator:
         return batch
 
     def __call__(self, groups: list[RankingGroup]) -> dict[str, torch.Tensor]:
-        prompts, responses, row_group, winners, losers, pair_group = [], [], [], [], [], []
+        prompts, responses, row_group, winners, losers, pair_group, margins = [], [], [], [], [], [], []
         for group_index, group in enumerate(groups):
             first_row = len(responses)
             for winner, loser in group.pairs():
                 winners.append(first_row + winner)
                 losers.append(first_row + loser)
                 pair_group.append(group_index)
+            margins.extend(group.pair_margins())
             prompts.extend([group.prompt] * len(group.responses))
             responses.extend(group.responses)
             row_group.extend([group_index] * len(group.responses))
@@ -95,6 +97,7 @@ class RankingCollator:
         batch["winner_rows"] = torch.tensor(winners, dtype=torch.long)
         batch["loser_rows"] = torch.tensor(losers, dtype=torch.long)
         batch["pair_group"] = torch.tensor(pair_group, dtype=torch.long)
+        batch["pair_margin"] = torch.tensor(margins, dtype=torch.float)
         return batch
 
 

@@ -25,6 +25,9 @@ class RankingGroup:
     tiers: list[int]  # one per response; 1 = best, equal tiers = tie
     prompt_id: str = ""  # empty: derived from the prompt, so identical prompts share a split
     labelers_agreed: bool | None = None
+    # How much better the labeler said the best response is than the second, as a loss margin (Llama 2's
+    # preference strength: 1, 2/3, 1/3 or 0); only the top pair's comparison gets it.
+    top_margin: float = 0.0
 
     def __post_init__(self):
         if len(self.responses) != len(self.tiers):
@@ -42,6 +45,10 @@ class RankingGroup:
             for j in range(i + 1, len(self.tiers))
             if self.tiers[i] != self.tiers[j]
         ]
+
+    def pair_margins(self) -> list[float]:
+        """The loss margin of each comparison of pairs(): top_margin for tier 1 over tier 2, else 0."""
+        return [self.top_margin if (self.tiers[w], self.tiers[l]) == (1, 2) else 0.0 for w, l in self.pairs()]
 
 
 def prompt_id_of(prompt: Prompt) -> str:

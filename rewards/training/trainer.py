@@ -111,7 +111,8 @@ def _train(config, train_groups, validation_groups, on_progress, ranks: Ranks) -
             with sync:
                 with autocast(precision, ranks.device):
                     rewards = trained(**model_inputs(batch, ranks.device))  # every response of the share, in one forward pass
-                    loss = ranking_loss(rewards.float(), batch["winner_rows"], batch["loser_rows"], batch["pair_group"])
+                    loss = ranking_loss(rewards.float(), batch["winner_rows"], batch["loser_rows"], batch["pair_group"],
+                                        batch["pair_margin"])
                 # The share's weight in the step's mean over groups; DDP's gradient average divides by world_size.
                 weight = len(share) / len(global_batch)
                 scaler.scale(loss * weight * ranks.world_size).backward()

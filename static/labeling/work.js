@@ -213,7 +213,7 @@ let guidelinesVersion = null;
 async function showGuidelines(version) {
   if (version === guidelinesVersion) return;
   guidelinesVersion = version;
-  const response = await fetch(`${apiRoot}projects/${config.projectId}/guidelines/`,
+  const response = await fetch(`${apiRoot}projects/${config.projectId}/guidelines/?kind=${config.kind}`,
     { credentials: "same-origin", headers: { Accept: "application/json" } });
   if (!response.ok) { guidelinesVersion = null; return; }
   guidelinesBody.replaceChildren(trusted("div", {}, (await response.json()).html));

@@ -102,7 +102,8 @@ def test_an_expired_lease_is_refused(api, project, ready_prompt, settings):
     assert Ranking.objects.count() == 0
 
 
-def test_write_a_prompt_then_a_demonstration(api, project, labeler, django_capture_on_commit_callbacks):
+def test_write_a_prompt_then_a_demonstration(api, project, labeler, other_labeler,
+                                             django_capture_on_commit_callbacks):
     task = next_task(api, project, "write_prompt").json()
     assert task["use_case"] == "Brainstorming"
     response = api.post(f"/api/tasks/{task['id']}/prompt/", {"kind": "plain", "text": "List 3 uses for a brick"},
@@ -110,11 +111,14 @@ def test_write_a_prompt_then_a_demonstration(api, project, labeler, django_captu
     assert response.status_code == 200, response.json()
     prompt = Prompt.objects.get()
     assert prompt.source == "labeler" and prompt.author == labeler and prompt.state == "awaiting_demonstration"
-    demo_task = next_task(api, project, "write_demonstration").json()
+    # Its author never writes its demonstration; another labeler does.
+    assert next_task(api, project, "write_demonstration").status_code == 204
+    other = client_for(other_labeler)
+    demo_task = next_task(other, project, "write_demonstration").json()
     assert demo_task["prompt"]["messages"] == [{"role": "user", "content": "List 3 uses for a brick"}]
     with django_capture_on_commit_callbacks(execute=False):
-        response = api.post(f"/api/tasks/{demo_task['id']}/demonstration/", {"text": "A doorstop, ...",
-                                                                             "time_spent_ms": 99}, format="json")
+        response = other.post(f"/api/tasks/{demo_task['id']}/demonstration/", {"text": "A doorstop, ...",
+                                                                               "time_spent_ms": 99}, format="json")
     assert response.status_code == 200
     assert Demonstration.objects.get().text == "A doorstop, ..."
 
@@ -203,6 +207,23 @@ def test_guidelines_travel_once_per_version(api, project, ready_prompt):
     changed = api.get(url, HTTP_IF_NONE_MATCH=etag)
     assert changed.status_code == 200 and changed["ETag"] != etag and "New rules" in changed.json()["html"]
     assert next_task(api, project).json()["guidelines_version"] == changed.json()["version"]
+
+
+def test_each_kind_of_page_gets_the_guidelines_of_its_kind(api, project):
+    project.guidelines = ("For everyone.\n\n## Rank responses\n\nRank by helpfulness.\n\n"
+                          "## Write a prompt ##\n\nBe diverse.\n\n## Tone\n\nBe kind.\n")
+    project.save()
+    url = f"/api/projects/{project.pk}/guidelines/"
+    rank = api.get(url, {"kind": "rank"})
+    assert all(text in rank.json()["html"] for text in ("For everyone.", "Rank by helpfulness.", "Be kind."))
+    assert "Be diverse." not in rank.json()["html"]
+    writing = api.get(url, {"kind": "write_prompt"}).json()["html"]
+    assert "Be diverse." in writing and "Rank by helpfulness." not in writing and "Be kind." in writing
+    assert "Rank by helpfulness." not in api.get(url, {"kind": "write_demonstration"}).json()["html"]
+    assert rank["ETag"] != api.get(url, {"kind": "write_prompt"})["ETag"]
+    assert api.get(url, {"kind": "rank"}, HTTP_IF_NONE_MATCH=rank["ETag"]).status_code == 304
+    assert api.get(url, {"kind": "nonsense"}).status_code == 400
+    assert "Be diverse." in api.get(url).json()["html"]  # no kind: all of it
 
 
 def test_a_task_carries_what_the_schema_says_and_nothing_of_the_project(api, project, ready_prompt):

@@ -1,4 +1,5 @@
 """Training groups built from the database: one per ranking, labeler agreement, no N+1 queries."""
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -64,3 +65,19 @@ def test_agreement_counts_comparisons_the_scores_get_right(project, labeler):
     counts = comparison_counts(project)
 
     assert counts == {"comparisons": 12, "scored": 12, "rm_agrees": 6, "rm_agreement": 0.5}
+
+
+def test_a_rankings_stated_strength_reaches_the_trainer_as_its_top_pairs_margin(project, labeler):
+    from labeling import workflow
+    from labeling.models import TaskKind
+    from tests.conftest import add_ready_prompt
+
+    project.k = 2
+    project.save()
+    add_ready_prompt(project, "Which?", candidates=["first", "second"])
+    task = workflow.lease_next(labeler, project, TaskKind.RANK)
+    a, b = task.display_order
+    workflow.submit_ranking(task.pk, labeler, strength="better", ratings=[
+        {"candidate": a, "tier": 1, "likert": 6}, {"candidate": b, "tier": 2, "likert": 3}])
+    [group] = ranking_groups(project)
+    assert group.top_margin == pytest.approx(2 / 3) and group.pair_margins() == [pytest.approx(2 / 3)]

@@ -75,3 +75,19 @@ def test_batch_of_only_ties_is_zero_with_a_graph(collator):
 
 def test_pairs_lists_every_ordered_comparison_once():
     assert sorted(RankingGroup("p", ["a", "b", "c", "d"], [2, 1, 2, 3]).pairs()) == [(0, 3), (1, 0), (1, 2), (1, 3), (2, 3)]
+
+
+def test_a_stated_preference_strength_is_a_margin_on_the_top_pair_only(collator):
+    """Llama 2's margin loss: -log sigmoid(r_chosen - r_rejected - m) for tier 1 over tier 2, m = 0 elsewhere."""
+    strong = RankingGroup("p", ["a", "b", "c"], [1, 2, 3], top_margin=1.0)
+    batch = collator([strong])
+    assert batch["pair_margin"].tolist() == [1.0, 0.0, 0.0]  # pairs (0,1), (0,2), (1,2)
+    rewards = torch.tensor([0.5, 0.2, -1.0], dtype=torch.float64)
+    with_margin = ranking_loss(rewards, batch["winner_rows"], batch["loser_rows"], batch["pair_group"],
+                               batch["pair_margin"].double())
+    expected = -(F.logsigmoid(torch.tensor(0.3 - 1.0)) + F.logsigmoid(torch.tensor(1.5))
+                 + F.logsigmoid(torch.tensor(1.2))) / 3
+    assert with_margin.item() == pytest.approx(expected.item(), abs=1e-6)
+    # No margin stated: the plain loss.
+    plain = collator([RankingGroup("p", ["a", "b", "c"], [1, 2, 3])])
+    assert plain["pair_margin"].tolist() == [0.0, 0.0, 0.0]
