@@ -81,7 +81,7 @@ export function renderRank(task, ctx) {
   const form = h("form", { class: "task-form rank compare", novalidate: true, "data-k": k });
   const prompt = renderPromptBar(task.prompt.messages.map((m, i) => ({ ...m, html: task.prompt.messages_html[i] })),
     ctx.roleLabels);
-  const columns = h("div", { class: "responses", style: `--k: ${k}` });
+  const columns = h("div", { class: "responses" });
   const pager = h("nav", { class: "pager", "aria-label": "Responses" },
     h("button", { type: "button", class: "button small", "data-go": "-1", "aria-label": "Previous response", text: "‹" }),
     h("span", { class: "position", "aria-live": "polite" }),
