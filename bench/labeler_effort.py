@@ -10,7 +10,8 @@ Measured per ranking:
   keys_per_ranking       keys pressed from the task's first render to its submit (median)
   scroll_px_per_ranking  scrolling needed to read every response and reach every control: the page scroll
                          to bring the Submit button into view plus each response's own overflow (median)
-  next_task_ms_p95       the submit key to the next task's first response painted (p95)
+  next_task_ms_p95       the submit key to the next task's first response painted (p95); the submit request
+                         alone (it answers with the next task) is reported as submit_request_ms_p50
   page_height_px         document height (median)
   phone_overflow_px      horizontal overflow of the ranking page at 390x844
 Every stored ranking is checked against the order the labeler meant; a mismatch fails the run.
@@ -36,7 +37,7 @@ DATA = ROOT.parent / "shared" / "data" / "oasst_ranked_groups.jsonl"
 ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "rankwise_bench_effort"
 DATABASE_URL = f"postgres://rankwise@127.0.0.1:5432/{DB_NAME}"
-PORT = int(os.environ.get("BENCH_PORT", "8766"))
+PORT = int(os.environ.get("BENCH_PORT", "8773"))
 CHROMIUM = os.environ.get("RANKWISE_CHROMIUM", "/usr/bin/chromium")
 K = 4
 USER, PASSWORD = "effort", "effort-bench-pw"
@@ -54,7 +55,13 @@ sys.path.insert(0, str(ROOT))
 TIMING_SCRIPT = """
 (() => {
   if (window.__effort) return;
-  window.__effort = { keys: 0, submitAt: null, shownAt: null };
+  window.__effort = { keys: 0, submitAt: null, shownAt: null, requestMs: [] };
+  // The submit's round trip (it answers with the next task), to tell server time from rendering time.
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if (entry.name.endsWith("/ranking/")) window.__effort.requestMs.push(entry.responseEnd - entry.startTime);
+    }
+  }).observe({ type: "resource", buffered: false });
   document.addEventListener("keydown", (e) => {
     window.__effort.keys += 1;
     if (e.key === "Enter") window.__effort.submitAt = performance.now();
@@ -153,7 +160,7 @@ def run(args):
     create_database()
     project, user, rank_of = seed(chosen)
     server = start_server()
-    keys, scrolls, heights, next_ms, intended_orders = [], [], [], [], {}
+    keys, scrolls, heights, next_ms, request_ms, intended_orders = [], [], [], [], [], {}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
@@ -191,9 +198,12 @@ def run(args):
                 page.wait_for_function("prev => document.getElementById('task').dataset.taskId !== prev"
                                        " && window.__effort.shownAt !== null && window.__effort.shownAt > window.__effort.submitAt",
                                        arg=task, timeout=15_000)
+                page.wait_for_function("window.__effort.requestMs.length > 0")
                 effort = page.evaluate("window.__effort")
                 keys.append(effort["keys"])
                 next_ms.append(effort["shownAt"] - effort["submitAt"])
+                request_ms.append(effort["requestMs"][-1])
+                page.evaluate("window.__effort.requestMs = []")
                 page.evaluate("window.__effort.shownAt = null")
             # The extra prompt, on a phone: nothing may stick out sideways.
             phone = browser.new_context(base_url=f"http://127.0.0.1:{PORT}", viewport={"width": 390, "height": 844},
@@ -229,6 +239,7 @@ def run(args):
         "page_height_px": round(statistics.median(heights)),
         "phone_overflow_px": phone_overflow,
         "next_task_ms_p50": round(statistics.median(next_ms), 1),
+        "submit_request_ms_p50": round(statistics.median(request_ms), 1),
         "scroll_px_max": round(max(scrolls)),
         "tasks": args.tasks,
         "rankings_as_intended": stored - wrong,
