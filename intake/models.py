@@ -65,3 +65,6 @@ class IntakeRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "dedup_key"], name="one_prompt_per_common_prefix")]
+
+    def __str__(self):
+        return f"Prompt {self.prompt_id} from {self.api_user}"

@@ -2,13 +2,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 
 from labeling import workflow
 from labeling.importing import ImportFailed, import_prompts
 from labeling.models import (
-    Candidate, CandidateRating, Demonstration, GoldRanking, LabelerQuality, Project, Prompt, Ranking, Task,
+    Candidate, CandidateRating, Demonstration, GoldRanking, LabelerQuality, Project, Prompt, PromptAgreement, Ranking,
+    ReviewCause, Task,
 )
 
 
@@ -62,11 +64,76 @@ class CandidateInline(admin.TabularInline):
     readonly_fields = fields
 
 
+# --- The data explorer: prompts, candidates and rankings by labeler, state, agreement and review status -----
+
+def agreement_bands(prefix=""):
+    """{key: (label, condition)} on a prompt's stored pairwise agreement; `prefix` leads from the listed model
+    to the prompt ("prompt__" on rankings)."""
+    compared = Q(**{f"{prefix}agreement__pairs__gt": 0})
+
+    def at_least(share):
+        return Q(**{f"{prefix}agreement__agreeing_pairs__gte": F(f"{prefix}agreement__pairs") * share})
+
+    return {
+        "none": ("Not compared yet", ~compared),
+        "low": ("Below 0.5", compared & ~at_least(0.5)),
+        "mid": ("0.5 to 0.8", compared & at_least(0.5) & ~at_least(0.8)),
+        "high": ("0.8 or more", compared & at_least(0.8)),
+        "contentious": ("Contentious", Q(**{f"{prefix}agreement__contentious": True})),
+    }
+
+
+class AgreementFilter(admin.SimpleListFilter):
+    """The stored pairwise agreement of the prompt (of the ranking's prompt, on rankings)."""
+
+    title = "agreement"
+    parameter_name = "agreement"
+    prefix = ""
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in agreement_bands().items()]
+
+    def queryset(self, request, queryset):
+        bands = agreement_bands(self.prefix)
+        return queryset.filter(bands[self.value()][1]) if self.value() in bands else queryset
+
+
+class RankingAgreementFilter(AgreementFilter):
+    prefix = "prompt__"
+
+
+class GoldFilter(admin.SimpleListFilter):
+    title = "gold"
+    parameter_name = "gold"
+    prefix = ""
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Gold prompts"), ("no", "Other prompts")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(**{f"{self.prefix}gold__isnull": self.value() == "no"})
+        return queryset
+
+
+class RankingGoldFilter(GoldFilter):
+    prefix = "prompt__"
+
+
+def agreement_of(prompt):
+    try:
+        agreement = prompt.agreement.agreement
+    except PromptAgreement.DoesNotExist:
+        return "–"
+    return "–" if agreement is None else f"{agreement:.2f}"
+
+
 @admin.register(Prompt)
 class PromptAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "kind", "source", "state", "generation_error", "created_at"]
-    list_filter = ["project", "state", "kind", "source"]
-    search_fields = ["external_id", "use_case"]
+    list_display = ["id", "project", "excerpt", "kind", "source", "state", "agreement", "is_gold", "created_at"]
+    list_filter = ["project", "state", AgreementFilter, GoldFilter, "kind", "source"]
+    list_select_related = ["project", "agreement", "gold"]
+    search_fields = ["external_id", "use_case", "messages"]
     raw_id_fields = ["author"]
     inlines = [CandidateInline]
     actions = ["retry_generation"]
@@ -78,10 +145,25 @@ class PromptAdmin(admin.ModelAdmin):
                                    "candidates were left alone.")
 
 
+    @admin.display(description="Prompt")
+    def excerpt(self, prompt):
+        return prompt.text[:100]
+
+    @admin.display(description="Agreement")
+    def agreement(self, prompt):
+        return agreement_of(prompt)
+
+    @admin.display(description="Gold", boolean=True)
+    def is_gold(self, prompt):
+        return hasattr(prompt, "gold")
+
+
 @admin.register(Candidate)
 class CandidateAdmin(admin.ModelAdmin):
     list_display = ["id", "prompt", "index", "generator", "model_name", "reward", "created_at"]
     list_filter = ["prompt__project", "generator", "model_name"]
+    list_select_related = ["prompt"]
+    search_fields = ["text", "model_name"]
     raw_id_fields = ["prompt"]
 
 
@@ -100,16 +182,35 @@ class CandidateRatingInline(admin.TabularInline):
 
 @admin.register(Ranking)
 class RankingAdmin(admin.ModelAdmin):
-    list_display = ["id", "prompt", "labeler", "time_spent_ms", "created_at"]
-    list_filter = ["prompt__project"]
+    """Rankings by project, labeler, review status and cause, the prompt's agreement and gold. The review
+    fields are read-only here: they change through the review queue (labeling.workflow.review_ranking)."""
+
+    list_display = ["id", "prompt", "labeler", "review_status", "review_cause", "agreement", "time_spent_ms",
+                    "created_at"]
+    list_filter = ["prompt__project", "review_status", "review_cause", RankingAgreementFilter, RankingGoldFilter]
+    list_select_related = ["prompt__agreement", "labeler"]
+    search_fields = ["labeler__username", "prompt__external_id", "review_reason", "prompt__messages"]
     raw_id_fields = ["prompt", "labeler", "task"]
+    readonly_fields = ["review_status", "review_cause", "queued_for_review_at", "review_reason", "reviewed_by",
+                       "reviewed_at"]
     inlines = [CandidateRatingInline]
+    actions = ["queue_for_review"]
+
+    @admin.display(description="Prompt agreement")
+    def agreement(self, ranking):
+        return agreement_of(ranking.prompt)
+
+    @admin.action(description="Put the selected rankings in the review queue")
+    def queue_for_review(self, request, queryset):
+        queued = workflow.queue_for_review(queryset, ReviewCause.SAMPLE)
+        self.message_user(request, f"Queued {queued} ranking(s); rankings already queued or reviewed were left alone.")
 
 
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "kind", "state", "labeler", "prompt", "expires_at", "finished_at", "skip_reason"]
     list_filter = ["project", "kind", "state", "skip_reason"]
+    search_fields = ["labeler__username"]
     raw_id_fields = ["prompt", "labeler", "written_prompt"]
 
 
