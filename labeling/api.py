@@ -259,9 +259,7 @@ class RankingForReviewSerializer(serializers.ModelSerializer):
                   "review_status", "review_cause", "queued_for_review_at", "review_reason", "reviewed_at"]
 
     def get_ratings(self, ranking) -> list[dict]:
-        position = {candidate: i for i, candidate in enumerate(ranking.display_order or [])}
-        ratings = sorted(ranking.ratings.all(), key=lambda r: (position.get(r.candidate_id, len(position)), r.candidate_id))
-        return RatingForReviewerSerializer(ratings, many=True).data
+        return RatingForReviewerSerializer(ranking.ratings_in_display_order(), many=True).data
 
 
 class ReviewQueueRequest(serializers.Serializer):

@@ -137,12 +137,8 @@ def review(request, project_id):
             return redirect("review", project.pk)
     queue = Ranking.objects.review_queue(project).exclude(labeler=request.user)
     ranking = (queue.select_related("prompt", "labeler").prefetch_related("ratings__candidate").first())
-    rows = []
-    if ranking is not None:
-        position = {candidate: i for i, candidate in enumerate(ranking.display_order or [])}
-        for rating in sorted(ranking.ratings.all(), key=lambda r: (position.get(r.candidate_id, len(position)),
-                                                                  r.candidate_id)):
-            rows.append({"rating": rating, "flags": [FLAGS.get(flag, flag) for flag in rating.flags]})
+    rows = [{"rating": rating, "flags": [FLAGS.get(flag, flag) for flag in rating.flags]}
+            for rating in (ranking.ratings_in_display_order() if ranking is not None else [])]
     return render(request, "labeling/review.html", {
         "project": project, "ranking": ranking, "rows": rows, "waiting": queue.count(), "errors": errors,
         "reason": request.POST.get("reason", "") if errors else "",

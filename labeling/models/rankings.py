@@ -109,6 +109,11 @@ class Ranking(models.Model):
     def __str__(self):
         return f"Ranking {self.pk} of prompt {self.prompt_id} by {self.labeler}"
 
+    def ratings_in_display_order(self):
+        """This ranking's ratings in the order its labeler saw the candidates (what a reviewer is shown)."""
+        position = {candidate: i for i, candidate in enumerate(self.display_order or [])}
+        return sorted(self.ratings.all(), key=lambda r: (position.get(r.candidate_id, len(position)), r.candidate_id))
+
     def review_as_labeler_sees_it(self):
         """(status, reason) as the labeler may see them: a pending review reads as not reviewed, so a labeler
         cannot tell they are being watched, and a reason comes only with a decision."""
