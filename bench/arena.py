@@ -95,7 +95,7 @@ def make_project(model_path, prompt_count, overlap):
     from labeling.models import Project, Prompt
     from worker import generation_jobs
 
-    base = {"backend": "transformers", "model": model_path, "top_p": 1.0}
+    base = {"backend": "transformers", "model": model_path, "top_p": 1.0, "ignore_eos": True}
     project = Project.objects.create(name="Arena", k=K, overlap=overlap, demonstrations_enabled=False,
                                      write_prompts_enabled=False, generation={"generators": [
                                          {"name": "good", **base, "temperature": 0.7, "max_new_tokens": 12},

@@ -26,6 +26,9 @@ ELO_SCALE, ELO_BASE = 400 / math.log(10), 1000.0
 # few battles); with real data it moves them by far less than their bootstrap interval.
 RIDGE = 1e-4
 CONFIDENCE = 0.95
+# A bootstrap round of the length-controlled fit costs about one pass over every battle per Newton step: a
+# project with many battles gets fewer rounds (never under MIN_ROUNDS), so that the page stays a few seconds.
+BATTLES_TIMES_ROUNDS, MIN_ROUNDS = 5_000_000, 30
 
 
 @dataclass(frozen=True)
@@ -244,11 +247,13 @@ def reward_agreement(rankings: Sequence[Sequence[Rated]]) -> dict:
 
 def compare_models(rankings: Sequence[Sequence[Rated]], flag_names: Sequence[str] = (), rounds: int = 1000,
                    seed: int = 0) -> dict:
-    """Everything the model comparison page and its JSON show, from a project's rankings."""
+    """Everything the model comparison page and its JSON show, from a project's rankings. `rounds` is the
+    most bootstrap rounds; `bootstrap_rounds` in the answer says how many were run."""
     fights = battles(rankings)
+    rounds = min(rounds, max(MIN_ROUNDS, BATTLES_TIMES_ROUNDS // max(len(fights.a), 1)))
     return {
         "rankings": len(rankings),
-        "battles": int(len(fights.a)),
+        "battles": len(fights.a),
         "bootstrap_rounds": rounds,
         "leaderboard": leaderboard(fights, rounds, seed)["models"],
         "length_controlled": leaderboard(fights, rounds, seed, length_controlled=True),

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
 from django.utils import timezone
@@ -161,7 +162,14 @@ def generate_batch(project, prompt_ids):
             raise GenerationFailed([p.pk for p in prompts], f"the generation server failed: {exc}",
                                    transient=transient) from exc
         for prompt, written in zip(chunk, outputs, strict=True):
-            result["stored" if store(prompt.pk, written) else "skipped"] += 1
+            try:
+                result["stored" if store(prompt.pk, written) else "skipped"] += 1
+            except ValidationError as exc:
+                # An empty (or whitespace-only) sample is no candidate to rank: this prompt fails alone,
+                # with the reason shown, and the admin's retry samples it again.
+                record_failure([prompt.pk], f"the model wrote a candidate the labeling rules refuse: "
+                                            f"{'; '.join(exc.messages)}")
+                result["failed"] += 1
         prompts = prompts[len(chunk):]
     return result
 

@@ -60,7 +60,7 @@ def test_near_duplicates_and_prompts_past_the_cap_are_not_filed(postgres, api_us
     long = "Write a short poem about the sea, in the voice of an old lighthouse keeper who has seen"
     assert call(api_user.token, ask(long + " many storms."))["X-Rankwise-Intake"] == "stored"
     assert call(api_user.token, ask(long.upper() + " a few ships."))["X-Rankwise-Intake"] == "duplicate"
-    other, token = ApiUser.objects.create_with_token(name="other", project=intake_project, consent=True,
+    _, token = ApiUser.objects.create_with_token(name="other", project=intake_project, consent=True,
                                                      prompt_cap=2)
     assert call(token, ask(long + " nothing at all"))["X-Rankwise-Intake"] == "duplicate"  # across users too
     assert call(token, ask("Say hello."))["X-Rankwise-Intake"] == "stored"

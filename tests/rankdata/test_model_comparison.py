@@ -90,3 +90,13 @@ def test_reward_agreement_and_ratings_per_model():
 def test_compare_models_without_any_ranking_is_empty_not_an_error():
     report = compare_models([], rounds=10)
     assert report["leaderboard"] == [] and report["win_rates"] == [] and report["battles"] == 0
+
+
+def test_many_battles_get_fewer_bootstrap_rounds_and_say_so(monkeypatch):
+    import rankdata.model_comparison as module
+
+    monkeypatch.setattr(module, "BATTLES_TIMES_ROUNDS", 1000)
+    rankings = [duel("a", "b", 1, 2)] * 15 + [duel("a", "b", 2, 1)] * 10  # 25 battles: 40 rounds
+    assert compare_models(rankings, rounds=200)["bootstrap_rounds"] == 40
+    assert compare_models(rankings * 10, rounds=200)["bootstrap_rounds"] == module.MIN_ROUNDS
+    assert compare_models(rankings, rounds=10)["bootstrap_rounds"] == 10

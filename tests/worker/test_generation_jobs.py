@@ -268,3 +268,19 @@ def test_a_mix_that_does_not_add_up_to_k_fails_and_says_why(postgres, tiny_proje
     assert result.state == "FAILURE" and result.info.transient is False
     prompt.refresh_from_db()
     assert "adding up to K=4" in prompt.generation_error and not prompt.candidates.exists()
+
+
+def test_an_empty_sample_fails_its_prompt_alone_and_says_why(postgres, tiny_project, monkeypatch):
+    first, second = waiting_prompt(tiny_project, "First"), waiting_prompt(tiny_project, "Second")
+    real_sample = generation_jobs.sample
+
+    def sample(loaded, prompts):
+        written = real_sample(loaded, prompts)
+        written[0][1] = ("   ", *written[0][1][1:])  # the first prompt's second candidate is blank
+        return written
+
+    monkeypatch.setattr(generation_jobs, "sample", sample)
+    assert generate_candidates.apply(args=[[first.pk, second.pk]]).get() == {"stored": 1, "skipped": 0, "failed": 1}
+    first.refresh_from_db()
+    assert "must not be empty" in first.generation_error and not first.candidates.exists()
+    assert second.candidates.count() == tiny_project.k
