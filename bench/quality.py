@@ -48,8 +48,8 @@ CAREFUL, SWAP = 18, 0.15
 BAD_KINDS = ("random", "shown_order", "careful_then_random")
 # The project's rules, as an admin would set them for this team (the API validates them like any setting).
 RULES = {"gold_rate": 0.10, "qualification_tasks": QUALIFICATION, "qualification_min_agreement": 0.6,
-         "flag_min_gold_accuracy": 0.6, "flag_after_gold": 5, "flag_min_peer_agreement": 0.65,
-         "flag_after_comparisons": 10, "flag_max_position_bias": 0.8, "flag_after_rankings": 10,
+         "flag_min_gold_accuracy": 0.6, "flag_after_gold": 5, "flag_min_peer_agreement": 0.7,
+         "flag_after_comparisons": 20, "flag_max_position_bias": 0.8, "flag_after_rankings": 10,
          "agreement_threshold": 0.0}
 
 

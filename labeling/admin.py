@@ -9,8 +9,8 @@ from django.urls import path
 from labeling import workflow
 from labeling.importing import ImportFailed, import_prompts
 from labeling.models import (
-    Candidate, CandidateRating, Demonstration, GoldRanking, LabelerQuality, Project, Prompt, PromptAgreement, Ranking,
-    ReviewCause, Task,
+    Candidate, CandidateRating, Demonstration, GoldRanking, GoldSource, LabelerQuality, Project, Prompt,
+    PromptAgreement, Ranking, ReviewCause, ReviewStatus, Task,
 )
 
 
@@ -194,11 +194,19 @@ class RankingAdmin(admin.ModelAdmin):
     readonly_fields = ["review_status", "review_cause", "queued_for_review_at", "review_reason", "reviewed_by",
                        "reviewed_at"]
     inlines = [CandidateRatingInline]
-    actions = ["queue_for_review"]
+    actions = ["queue_for_review", "make_gold"]
 
     @admin.display(description="Prompt agreement")
     def agreement(self, ranking):
         return agreement_of(ranking.prompt)
+
+    @admin.action(description="Make each accepted ranking its prompt's gold reference")
+    def make_gold(self, request, queryset):
+        accepted = list(queryset.filter(review_status=ReviewStatus.ACCEPTED).select_related("prompt"))
+        for ranking in accepted:
+            workflow.gold_from_ranking(ranking, source=GoldSource.REVIEW)
+        self.message_user(request, f"{len(accepted)} prompt(s) are gold now; rankings no reviewer accepted were "
+                                   "left alone.")
 
     @admin.action(description="Put the selected rankings in the review queue")
     def queue_for_review(self, request, queryset):

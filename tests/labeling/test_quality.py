@@ -476,3 +476,19 @@ def test_a_reviewed_ranking_becomes_the_gold_reference(k3, three):
     gold = workflow.gold_from_ranking(ranking)
     assert gold.source == "review" and gold.prompt == prompt
     assert gold.tiers == dict(ranking.ratings.values_list("candidate_id", "tier"))
+
+
+def test_an_admin_makes_an_accepted_ranking_the_gold_reference(k3, three, admin_user):
+    k3.overlap = 2
+    k3.save()
+    add_ready_prompt(k3, "one")
+    add_ready_prompt(k3, "two")
+    accepted = rank(three[0], k3, [2, 1, 3])
+    unreviewed = rank(three[0], k3, [1, 2, 3])
+    Ranking.objects.filter(pk=accepted.pk).update(review_status=ReviewStatus.ACCEPTED)
+    site = Client()
+    site.force_login(admin_user)
+    site.post("/admin/labeling/ranking/", {"action": "make_gold", "_selected_action": [accepted.pk, unreviewed.pk]})
+    gold = GoldRanking.objects.get()  # the unreviewed ranking's prompt stays as it was
+    assert (gold.prompt, gold.source) == (accepted.prompt, "review")
+    assert gold.tiers == dict(accepted.ratings.values_list("candidate_id", "tier"))
