@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from labeling import importing, quality, workflow
 from labeling.model_comparison import project_comparison
-from labeling.models import Project, Prompt, PromptKind, Ranking, ReviewStatus, SkipReason, Task, TaskKind, TaskState
+from labeling.models import Project, Prompt, PromptKind, Ranking, SkipReason, Task, TaskKind, TaskState
 from labeling.models.projects import guidelines_for, render_guidelines
 from labeling.rendering import render_markdown
 from labeling.roles import REVIEW_PERMISSION
@@ -491,15 +491,14 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     parser_classes = [JSONParser]
 
     def get_queryset(self):
-        return (Ranking.objects.select_related("prompt", "labeler").prefetch_related("ratings__candidate")
-                .order_by("queued_for_review_at", "id"))
+        return Ranking.objects.select_related("prompt", "labeler").prefetch_related("ratings__candidate")
 
     @extend_schema(parameters=[ReviewQueueRequest])
     def list(self, request):
         query = ReviewQueueRequest(data=request.query_params)
         query.is_valid(raise_exception=True)
         project = query.validated_data["project"]
-        queue = self.get_queryset().filter(prompt__project=project, review_status=ReviewStatus.PENDING)[:50]
+        queue = Ranking.objects.review_queue(project, request.user)[:50]
         return Response(self.get_serializer(queue, many=True).data)
 
     @extend_schema(request=ReviewDecision, responses=RankingForReviewSerializer)

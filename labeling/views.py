@@ -135,8 +135,8 @@ def review(request, project_id):
             errors = {"ranking": ["it was reviewed meanwhile, or does not exist; here is the next one"]}
         else:
             return redirect("review", project.pk)
-    queue = Ranking.objects.review_queue(project).exclude(labeler=request.user)
-    ranking = (queue.select_related("prompt", "labeler").prefetch_related("ratings__candidate").first())
+    queue = Ranking.objects.review_queue(project, request.user)
+    ranking = queue.first()
     rows = [{"rating": rating, "flags": [FLAGS.get(flag, flag) for flag in rating.flags]}
             for rating in (ranking.ratings_in_display_order() if ranking is not None else [])]
     return render(request, "labeling/review.html", {

@@ -9,7 +9,6 @@ from django.db import models
 from django.db.models import F, Q
 
 from labeling.models.prompts import Candidate, Prompt
-from labeling.models.quality import of_gold_prompt, quarantined
 from labeling.models.quality import PromptAgreement, of_gold_prompt, quarantined
 from labeling.models.queue import Task
 from labeling.transitions import StateMachine
@@ -68,8 +67,11 @@ class RankingQuerySet(models.QuerySet):
             rankings = rankings.filter(prompt_id__in=prompts_agreeing(min_agreement))
         return rankings
 
-    def review_queue(self, project):
-        return (self.filter(prompt__project=project, review_status=ReviewStatus.PENDING)
+    def review_queue(self, project, reviewer):
+        """The rankings of `project` waiting for review that `reviewer` may review (not their own), oldest
+        in the queue first, with what a reviewer is shown."""
+        return (self.filter(prompt__project=project, review_status=ReviewStatus.PENDING).exclude(labeler=reviewer)
+                .select_related("prompt", "labeler").prefetch_related("ratings__candidate")
                 .order_by("queued_for_review_at", "id"))
 
 

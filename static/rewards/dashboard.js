@@ -133,8 +133,9 @@
   function promotionText(v) {
     const decision = v.promotion || {};
     if (!decision.reason) return v.is_current ? "made current by hand" : "–";
-    const verdict = decision.promote ? "promoted" : "kept as a candidate";
-    return `${verdict}: ${decision.reason}`;
+    if (decision.promote) return `promoted: ${decision.reason}`;
+    return v.is_current ? `made current by hand; the rule had kept it: ${decision.reason}`
+      : `kept as a candidate: ${decision.reason}`;
   }
 
   function renderVersions(versions) {

@@ -7,7 +7,6 @@ from django.contrib import admin
 from django.test import Client
 
 from labeling.models import PromptAgreement, Ranking
-from tests.labeling.test_quality_page import rated_project  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
