@@ -679,6 +679,8 @@ def review_ranking(ranking_id, reviewer, *, accept, reason=""):
 
 def _give_slot_back(prompt):
     prompt = _lock_prompt_query().get(pk=prompt.pk)
+    if GoldRanking.objects.filter(prompt=prompt).exists():
+        return  # a gold prompt has no pool slots: it reaches labelers only through the gold mix
     if prompt.state == PromptState.DONE:
         move_prompt(prompt, PromptState.READY)
     elif prompt.state == PromptState.READY:

@@ -269,3 +269,11 @@ def test_every_ranking_of_a_flagged_labeler_goes_to_review(project, labeler):
     rank(labeler, project), rank(labeler, project)  # flagged at the second; the third comes after
     assert [(r.review_status, r.review_cause) for r in Ranking.objects.filter(labeler=labeler)] == [
         (ReviewStatus.PENDING, ReviewCause.WATCHED)] * 3
+
+
+def test_a_rejected_ranking_of_a_gold_prompt_opens_no_pool_slot(project, labeler, reviewer):
+    prompt = add_ready_prompt(project)
+    ranking = pending_ranking(project, labeler)
+    workflow.mark_gold(prompt, [1, 2, 3, 4])
+    workflow.review_ranking(ranking.pk, reviewer, accept=False, reason="Wrong order")
+    assert not Task.objects.filter(prompt=prompt, state=TaskState.OPEN).exists()
