@@ -91,14 +91,15 @@ def word_groups(count: int, k: int, prompt_words: int, response_words: int, seed
 
 
 def tiny_decoder(directory: Path, seed: int) -> Path:
-    """A 2-layer Llama (hidden 256) with a one-token-per-word tokenizer, saved with save_pretrained."""
+    """A 2-layer Llama (hidden 512, grouped-query attention) with a one-token-per-word tokenizer, saved with
+    save_pretrained. Wide enough that, as in real reward models, the linear layers outweigh attention."""
     vocabulary = {token: index for index, token in enumerate(["<pad>", "</s>", "<unk>", *WORDS])}
     tokenizer = Tokenizer(models.WordLevel(vocabulary, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(vocabulary), hidden_size=256, intermediate_size=1024, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+    config = LlamaConfig(vocab_size=len(vocabulary), hidden_size=512, intermediate_size=2048, num_hidden_layers=2,
+                         num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=1024,
                          pad_token_id=fast.pad_token_id, eos_token_id=fast.eos_token_id)
     LlamaModel(config).save_pretrained(directory)
     fast.save_pretrained(directory)
@@ -123,7 +124,11 @@ def scaling(args, backbone: Path) -> dict:
     report = {"ddp_2proc_loss_max_diff": max(abs(a - b) for a, b in zip(one, two)), "ddp_steps": len(one)}
 
     # Shared prompt prefix at K=8, 256-token prompts, 64-token responses. The two ways alternate, and each
-    # keeps the median of its step times, so that load from other processes falls on both alike.
+    # keeps the median of its step times, so that load from other processes falls on both alike. One
+    # thread by default: on a machine shared with other jobs, each multi-threaded op waits for its slowest
+    # thread, a fixed cost per op that would blur a comparison of two ways with the same ops on fewer tokens.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.prefix_threads)
     groups = word_groups(args.prefix_groups_per_step * args.prefix_steps, 8, prompt_words=256, response_words=64, seed=args.seed)
     step_seconds = {True: [], False: []}
     for _ in range(args.prefix_rounds):
@@ -133,6 +138,7 @@ def scaling(args, backbone: Path) -> dict:
                                   max_steps=args.prefix_steps, shared_prompt=shared, seed=args.seed)
             train_reward_model(config, groups, [], on_progress=lambda *_: step_ends.append(time.perf_counter()))
             step_seconds[shared] += [end - start for start, end in zip(step_ends, step_ends[1:])]
+    torch.set_num_threads(threads)
     rates = {shared: 1 / statistics.median(seconds) for shared, seconds in step_seconds.items()}
     model, tokenizer = load_backbone(backbone)
     model.eval()
@@ -143,6 +149,7 @@ def scaling(args, backbone: Path) -> dict:
         "prefix_speedup_k8": round(rates[True] / rates[False], 2),
         "prefix_steps_per_second": {"shared_prompt": round(rates[True], 3), "plain": round(rates[False], 3)},
         "prefix_groups_per_step": args.prefix_groups_per_step,
+        "prefix_torch_threads": args.prefix_threads,
         "prefix_score_max_diff": (plain - packed).abs().max().item(),
     })
     return report
@@ -253,6 +260,7 @@ def main() -> None:
     parser.add_argument("--ddp-steps", type=int, default=4)
     parser.add_argument("--prefix-steps", type=int, default=4, help="Steps per run; the first step of a run is not timed.")
     parser.add_argument("--prefix-rounds", type=int, default=2, help="Runs per side, alternating.")
+    parser.add_argument("--prefix-threads", type=int, default=1, help="torch threads while timing the prefix comparison.")
     parser.add_argument("--prefix-groups-per-step", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default="/tmp/rankwise-bench-trl")
