@@ -56,7 +56,7 @@ def test_accumulation_needs_a_group_for_every_pass(tiny_model_dir):
 def test_checkpointing_changes_memory_not_results(tiny_model_dir):
     plain = train_reward_model(tiny(tiny_model_dir, groups_per_step=4, max_steps=2), groups(8), [])
     recomputed = train_reward_model(tiny(tiny_model_dir, groups_per_step=4, max_steps=2, gradient_checkpointing=True), groups(8), [])
-    assert recomputed.model.backbone.is_gradient_checkpointing
+    assert recomputed.model.backbone.is_activation_checkpointing
     assert recomputed.loss_history == pytest.approx(plain.loss_history, abs=1e-5)
 
 
