@@ -40,10 +40,15 @@ PORT = int(os.environ.get("BENCH_PORT", "8765"))
 K, OVERLAP = 4, 5
 
 
+BENCH_SECRET_KEY = secrets.token_urlsafe(50)
+
+
 def django_env():
     return {**os.environ, "DATABASE_URL": DATABASE_URL, "DJANGO_SETTINGS_MODULE": "config.settings",
             "CELERY_BROKER_URL": "memory://", "DJANGO_DEBUG": "0", "RANKWISE_LOG_LEVEL": "WARNING",
-            "PYTHONWARNINGS": "ignore"}
+            "PYTHONWARNINGS": "ignore",
+            # Production settings refuse the development key; a throwaway one for this throwaway database.
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or BENCH_SECRET_KEY}
 
 
 def create_database():

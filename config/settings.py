@@ -1,6 +1,7 @@
 """Rankwise settings. Every value that differs between a laptop and production comes from the
 environment (see .env.example); the defaults run the whole platform with no server besides itself:
 SQLite and Celery's filesystem broker."""
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -12,12 +13,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("RANKWISE_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("RANKWISE_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production")
-    # Only for the embedded laptop default and tests; docker-compose sets a real one.
-    SECRET_KEY = "rankwise-insecure-development-key"
+# Tests and `manage.py` commands may run on the development key; a server or worker started with DEBUG
+# off refuses it (config.production), since sessions and labeler pseudonyms are signed with this key.
+DEVELOPMENT_SECRET_KEY = "rankwise-insecure-development-key"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -30,6 +29,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "labeling.middleware.RequestBodyLimit",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -48,7 +50,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "labeling.middleware.LoginRequiredEverywhere",
+    "labeling.middleware.DatabaseUnavailable",
+    # Last, as django-axes asks: it turns a locked-out login into its lock-out response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -82,6 +88,11 @@ def _database_from_url(url):
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'rankwise.sqlite3'}")
 DATABASES = {"default": _database_from_url(DATABASE_URL)}
+# A kept connection is checked before a request reuses it, so that after a database restart the first request
+# reconnects instead of failing; labeling.middleware.DatabaseUnavailable answers 503 while it is down.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if env_str("RANKWISE_TEST_DB_SUFFIX", ""):
     # Lets several test runs share one PostgreSQL server without dropping each other's test database.
     DATABASES["default"]["TEST"] = {"NAME": f"test_rankwise_{env_str('RANKWISE_TEST_DB_SUFFIX', '')}"}
@@ -111,21 +122,82 @@ STORAGES = {
 }
 MEDIA_ROOT = VAR_DIR / "media"
 
+# --- Security -------------------------------------------------------------------------------
+# RANKWISE_HTTPS=1 for a deployment behind a TLS-terminating proxy that sets X-Forwarded-Proto: plain HTTP is
+# redirected, cookies are Secure and browsers are told to use HTTPS only (HSTS). `manage.py check --deploy`
+# is clean with it; the laptop default (`make run`) serves plain HTTP on 127.0.0.1.
+HTTPS = env_bool("RANKWISE_HTTPS", False)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the labeler page's fetch() calls read it to send X-CSRFToken
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("RANKWISE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024)
+# No inline script or style anywhere: every page loads its code from /static/ (JSON config travels in
+# json_script blocks, which browsers do not execute). Django's admin sets a few style attributes.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Log-in abuse: django-axes locks an account after a few failed passwords from anywhere, and an address
+# after a few failed passwords for any account, for AXES_COOLOFF_TIME. Locked-out attempts are refused
+# before the password is hashed, so guessing costs the server nothing.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("RANKWISE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("RANKWISE_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind a proxy, the client's address is the first hop in X-Forwarded-For (set RANKWISE_PROXY_COUNT).
+AXES_IPWARE_PROXY_COUNT = env_int("RANKWISE_PROXY_COUNT", 0, minimum=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+# A labeler's biggest request (a conversation at RANKWISE_MAX_TEXT_CHARS) is well under this; anything
+# larger is refused from its Content-Length (labeling.middleware.RequestBodyLimit) before it is read.
+RANKWISE_MAX_REQUEST_BYTES = env_int("RANKWISE_MAX_REQUEST_BYTES", 512 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = RANKWISE_MAX_REQUEST_BYTES
+# Import files (multipart uploads) may be bigger; how far they may expand is limited separately.
+RANKWISE_MAX_UPLOAD_BYTES = env_int("RANKWISE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024)
+# How far an import may expand (gzip, a compressed tar, Parquet columns): a bomb is refused past this.
+RANKWISE_MAX_IMPORT_EXPANDED_BYTES = env_int("RANKWISE_MAX_IMPORT_EXPANDED_BYTES", 200 * 1024 * 1024, minimum=1024)
+# An upload that expands to at most this is checked line by line within the request (a 400 naming each bad
+# line); a bigger one is checked by its job, so that no request reads for longer than a second or two.
+RANKWISE_IMPORT_CHECK_BYTES = env_int("RANKWISE_IMPORT_CHECK_BYTES", 8 * 1024 * 1024, minimum=1024)
 
 REST_FRAMEWORK = {
+    # People log in (session); scripts send `Authorization: Token <key>` (manage.py drf_create_token USER).
+    # No HTTP Basic: it would hash a password on every request, for anyone who sends one.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "labeling.rest.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "labeling.rest.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
@@ -136,6 +208,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set used by several serializers.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskKindEnum": "labeling.models.TaskKind",
+        "PromptKindEnum": "labeling.models.PromptKind",
+        "SkipReasonEnum": "labeling.models.SkipReason",
+        "JobStatusEnum": "exports.models.ExportStatus",
+        "ReviewStatusEnum": "labeling.models.ReviewStatus",
+        "TaskStateEnum": "labeling.models.TaskState",
+    },
 }
 
 # --- Labeling rules -------------------------------------------------------------------------
@@ -158,6 +239,11 @@ RANKWISE_RM_BACKBONE = env_str("RANKWISE_RM_BACKBONE", "")
 RANKWISE_TRAINING_DEVICES = env_int("RANKWISE_TRAINING_DEVICES", 1, minimum=1)
 # A running training run with no progress report for this long is failed (its worker died).
 RANKWISE_TRAINING_STALE_MINUTES = env_int("RANKWISE_TRAINING_STALE_MINUTES", 30, minimum=1)
+
+# --- Exports --------------------------------------------------------------------------------
+# A running export with no result after this long is failed by beat's sweep (its worker died), as is a
+# job still queued after this long.
+RANKWISE_EXPORT_STALE_MINUTES = env_int("RANKWISE_EXPORT_STALE_MINUTES", 60, minimum=1)
 
 # --- Celery ---------------------------------------------------------------------------------
 # The laptop default needs no Redis: kombu's filesystem transport passes messages through a folder.
@@ -237,6 +323,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "worker.refresh_agreement_alpha",
         "schedule": 600.0,
         "options": {"expires": 540},
+    },
+    "fail-stale-exports": {
+        "task": "exports.fail_stale_exports",
+        "schedule": 300.0,
+        "options": {"expires": 240},
     },
 }
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from exports import api as exports_api
@@ -14,6 +14,7 @@ router.register("tasks", api.TaskViewSet, basename="task")
 router.register("me", api.MeViewSet, basename="me")
 router.register("reviews", api.ReviewViewSet, basename="review")
 router.register("exports", exports_api.ExportJobViewSet, basename="export")
+router.register("imports", exports_api.ImportJobViewSet, basename="import")
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -31,6 +32,6 @@ urlpatterns = [
     path("", include("exports.urls")),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
 ]

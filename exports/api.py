@@ -1,19 +1,17 @@
 """REST API for exports and dataset imports, for admins only. Views check the request's shape and call one
 model or service function."""
-import tempfile
-from pathlib import Path
-
 from django.core.exceptions import ValidationError as ModelValidationError
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from exports.importing import import_file
-from exports.models import ExportJob
+from exports.models import ExportJob, ImportJob
+from exports.runner import unsupported_reason
 from exports.spec import DATASETS, FORMATS, SPLIT_NAMES, ExportSpec
 from labeling.api import IsProjectAdmin, as_drf_error
 from labeling.importing import ImportFailed
@@ -89,6 +87,9 @@ class ExportJobViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Re
 
     @extend_schema(request=ExportRequest, responses={201: ExportJobSerializer})
     def create(self, request, *args, **kwargs):
+        reason = unsupported_reason()
+        if reason:  # say so now, rather than fail the job after it waited in the queue
+            raise ValidationError({"database": [reason]})
         body = ExportRequest(data=request.data)
         body.is_valid(raise_exception=True)
         job = ExportJob.create(body.validated_data["spec"], request.user)
@@ -100,31 +101,65 @@ class DatasetImportRequest(serializers.Serializer):
     file = serializers.FileField(help_text="JSONL, .jsonl.gz, Parquet, CSV, or an export .tar")
 
 
+class ImportJobSerializer(serializers.ModelSerializer):
+    progress_percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ImportJob
+        fields = ["id", "project", "filename", "status", "prompts_total", "prompts_done", "progress_percent",
+                  "rankings", "errors", "error", "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+
+def start_import(request, project, upload):
+    """Check the upload line by line now (a 400 naming each bad line, nothing kept) and store it on a worker."""
+    try:
+        job = ImportJob.create(project, request.user, upload)
+    except ImportFailed as exc:
+        raise ValidationError({"file": [f"line {n}: {reason}" for n, reason in exc.errors[:1000]]}) from None
+    return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED,
+                    headers={"Location": reverse("import-detail", args=[job.pk])})
+
+
+IMPORT_RESPONSES = {202: ImportJobSerializer,
+                    400: OpenApiResponse(description="The field, or the file's line numbers and reasons")}
+
+
 class DatasetImportView(APIView):
-    """Import prompts, pairwise comparisons or grouped rankings into a project. All or nothing."""
+    """Import prompts, pairwise comparisons or grouped rankings into a project, all or nothing. The file is
+    checked at once; a worker stores it, and GET /api/imports/{id}/ follows its progress."""
 
     permission_classes = [IsProjectAdmin]
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(
-        request={"multipart/form-data": DatasetImportRequest},
-        responses={201: inline_serializer("DatasetImportResult", {"prompts": serializers.IntegerField(),
-                                                                  "rankings": serializers.IntegerField()}),
-                   400: OpenApiResponse(description="The field or the file's line numbers and reasons")})
+    @extend_schema(request={"multipart/form-data": DatasetImportRequest}, responses=IMPORT_RESPONSES)
     def post(self, request):
         body = DatasetImportRequest(data=request.data)
         body.is_valid(raise_exception=True)
-        upload = body.validated_data["file"]
-        # The readers need a file name (the format) and a seekable file (Parquet, tar).
-        with tempfile.TemporaryDirectory() as scratch:
-            path = Path(scratch) / Path(upload.name).name
-            with open(path, "wb") as file:
-                for chunk in upload.chunks():
-                    file.write(chunk)
-            try:
-                result = import_file(body.validated_data["project"], path)
-            except ImportFailed as exc:
-                raise ValidationError({"file": [f"line {n}: {reason}" for n, reason in exc.errors]}) from None
-            except UnicodeDecodeError:
-                raise ValidationError({"file": "is not UTF-8 text"}) from None
-        return Response({"prompts": result.prompts, "rankings": result.rankings}, status=status.HTTP_201_CREATED)
+        return start_import(request, body.validated_data["project"], body.validated_data["file"])
+
+
+class ProjectImportRequest(serializers.Serializer):
+    file = serializers.FileField(help_text="JSONL or CSV; see the README for the line format.")
+
+
+class ProjectImportView(APIView):
+    """Import prompts (optionally with candidates) into this project: DatasetImportView for one project."""
+
+    permission_classes = [IsProjectAdmin]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": ProjectImportRequest}, responses=IMPORT_RESPONSES)
+    def post(self, request, project_id):
+        project = get_object_or_404(Project, pk=project_id)
+        body = ProjectImportRequest(data=request.data)
+        body.is_valid(raise_exception=True)
+        return start_import(request, project, body.validated_data["file"])
+
+
+class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Import jobs and their progress; a failed one lists its bad lines."""
+
+    queryset = ImportJob.objects.all()
+    serializer_class = ImportJobSerializer
+    permission_classes = [IsProjectAdmin]

@@ -12,25 +12,30 @@ that share an `id` are rankings of one prompt. As in labeling.importing, every l
 any bad line fails the whole import, with its line number (row number for Parquet and datasets), and
 nothing is stored.
 """
+import contextvars
 import gzip
+import lzma
 import math
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+import pyarrow
 import pyarrow.parquet as pq
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
 from exports.datasets import EXTERNAL_LABELER_PREFIX
-from labeling.importing import (
-    ImportFailed, _error_text, import_prompts, jsonl_records, row_from_record, store_prompt_rows,
-)
 from labeling import workflow
+from labeling.importing import ImportFailed, _error_text, jsonl_records, row_from_record, store_prompt_rows
+from labeling.importing import parse as parse_prompt_file
+from labeling.limits import MAX_INT32, check_settings_object
 from labeling.models import PromptSource
 from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K, validate_ratings, validate_text
 
@@ -66,6 +71,52 @@ class ImportResult:
 
 # --- Reading files -------------------------------------------------------------------------------
 
+class TooLarge(Exception):
+    """The file expands past the limit (a decompression bomb, or just too big)."""
+
+    def __init__(self, reason, line=0):
+        super().__init__(reason)
+        self.line = line
+
+
+# What a damaged or mislabelled file raises while it is read: each becomes an ImportFailed naming the line.
+UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError, pyarrow.ArrowException, UnicodeError,
+              ValueError)
+READ_CHUNK_BYTES = 1 << 20
+# The expansion limit in force while a file is read: RANKWISE_MAX_IMPORT_EXPANDED_BYTES, or less for a quick check.
+_limit = contextvars.ContextVar("import_expansion_limit", default=None)
+
+
+def expansion_limit():
+    return _limit.get() or settings.RANKWISE_MAX_IMPORT_EXPANDED_BYTES
+
+
+def _bounded_lines(file):
+    """The file's lines (bytes), read in chunks, refusing to go past the expansion limit, even in one endless line."""
+    limit, total, pending = expansion_limit(), 0, b""
+    while chunk := file.read(READ_CHUNK_BYTES):
+        total += len(chunk)
+        if total > limit:
+            raise TooLarge(f"it expands past {limit} bytes")
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        yield pending
+
+
+def checked_records(path):
+    """read_records, with an unreadable file reported as an ImportFailed, and TooLarge given its line."""
+    line = 0
+    try:
+        for line, record in read_records(path):
+            yield line, record
+    except TooLarge as exc:
+        raise TooLarge(str(exc), line + 1) from None
+    except UNREADABLE as exc:
+        raise ImportFailed([(line + 1, f"the file cannot be read: {exc or type(exc).__name__}")]) from None
+
+
 def read_records(path):
     """(line or row number, decoded record) for each line of an export file or folder."""
     path = Path(path)
@@ -76,14 +127,17 @@ def read_records(path):
         yield from _tar_records(path)
     elif name.endswith(".parquet"):
         number = 0
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        parquet = pq.ParquetFile(path)
+        if sum(parquet.metadata.row_group(i).total_byte_size for i in range(parquet.num_row_groups)) > expansion_limit():
+            raise TooLarge(f"its columns expand past {expansion_limit()} bytes")
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
             for record in batch.to_pylist():
                 number += 1
                 yield number, record
     else:
         opener = gzip.open if name.endswith(".gz") else open
         with opener(path, "rb") as file:
-            yield from jsonl_records(file)
+            yield from jsonl_records(_bounded_lines(file))
 
 
 def _dataset_records(folder):
@@ -101,6 +155,11 @@ def _dataset_records(folder):
 def _tar_records(path):
     """An export packed as .tar: a datasets folder, or one file per split."""
     with tempfile.TemporaryDirectory() as scratch, tarfile.open(path) as tar:
+        expanded = 0
+        for member in tar:  # reads the headers as far as the limit allows, before anything is written
+            expanded += member.size
+            if expanded > expansion_limit():
+                raise TooLarge(f"its files expand past {expansion_limit()} bytes")
         tar.extractall(scratch, filter="data")
         entries = sorted(Path(scratch).iterdir())
         if any((entry / "dataset_dict.json").exists() or (entry / "dataset_info.json").exists()
@@ -179,8 +238,8 @@ def pairwise_prompt(record, line, k):
 
 def _labeler(record):
     labeler = record.get("labeler") or DEFAULT_LABELER
-    if not isinstance(labeler, str) or len(labeler) > 140:
-        raise ValidationError({"labeler": "must be a pseudonym of at most 140 characters"})
+    if not isinstance(labeler, str) or len(labeler) > 140 or "\x00" in labeler:
+        raise ValidationError({"labeler": "must be a pseudonym of at most 140 characters, without NUL"})
     return labeler
 
 
@@ -225,9 +284,11 @@ def grouped_prompt(record, line, k):
             candidate["sampling"] = orjson.loads(sampling[i]) if isinstance(sampling[i], str) else sampling[i]
         except orjson.JSONDecodeError:
             raise ValidationError({f"sampling[{i}]": "is not a JSON object"}) from None
-        if not isinstance(candidate["sampling"], dict):
-            raise ValidationError({f"sampling[{i}]": "must be a JSON object"})
-        candidate["seed"] = None if seeds[i] is None else _int(seeds[i], f"seeds[{i}]")
+        try:
+            check_settings_object(candidate["sampling"])
+        except ValidationError as exc:
+            raise ValidationError({f"sampling[{i}]": exc.messages}) from None
+        candidate["seed"] = None if seeds[i] is None else _int(seeds[i], f"seeds[{i}]", -2**63, 2**63 - 1)
         if rewards[i] is not None and not isinstance(rewards[i], (int, float)):
             raise ValidationError({f"rewards[{i}]": "must be a number"})
         candidate["reward"] = rewards[i]
@@ -239,11 +300,14 @@ def grouped_prompt(record, line, k):
         rating["flags"] = sorted(set(rating["flags"]))
     created_at = record.get("created_at")
     if created_at is not None:
-        created_at = parse_datetime(created_at) if isinstance(created_at, str) else None
+        try:
+            created_at = parse_datetime(created_at) if isinstance(created_at, str) else None
+        except ValueError:  # well-formed but impossible, like month 13
+            created_at = None
         if created_at is None:
             raise ValidationError({"created_at": "must be an ISO 8601 date and time"})
     ranking = ImportedRanking(line=line, labeler=_labeler(record), order=list(indexes), ratings=ratings,
-                              time_spent_ms=_int(record.get("time_spent_ms", 0), "time_spent_ms", 0),
+                              time_spent_ms=_int(record.get("time_spent_ms", 0), "time_spent_ms", 0, MAX_INT32),
                               created_at=created_at)
     return RankedPrompt(line=line, prompt=prompt, source=_source(record), candidates=candidates, rankings=[ranking])
 
@@ -313,14 +377,47 @@ class PlaceholderLabelers:
         return self.users[pseudonym]
 
 
-def import_file(project, path, filename=None):
-    """Import an export file or folder into `project`, all or nothing; return an ImportResult."""
+# Prompts stored between two progress reports.
+PROGRESS_BATCH = 1_000
+
+
+def check_file(project, path, filename=None, limit=None):
+    """Read and check every line of an import file, expanding it no further than `limit` (default: the
+    expansion limit); return (prompt rows, ranked prompts), or raise ImportFailed or TooLarge."""
     filename = filename or Path(path).name
-    if filename.lower().endswith(".csv"):
-        return ImportResult(prompts=len(import_prompts(project, Path(path).read_text("utf-8"), filename)))
-    prompt_rows, ranked = parse(read_records(path), project.k)
+    token = _limit.set(limit)
+    try:
+        if filename.lower().endswith(".csv"):
+            if Path(path).stat().st_size > expansion_limit():
+                raise TooLarge(f"it is larger than {expansion_limit()} bytes")
+            try:
+                text = Path(path).read_text("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ImportFailed([(text_line(Path(path).read_bytes(), exc.start), "is not UTF-8 text")]) from None
+            return parse_prompt_file(text, filename, project.k), []
+        return parse(checked_records(path), project.k)
+    finally:
+        _limit.reset(token)
+
+
+def text_line(data, offset):
+    return data.count(b"\n", 0, offset) + 1
+
+
+def import_file(project, path, filename=None, on_progress=lambda done, total: None):
+    """Import an export file or folder into `project`, all or nothing; return an ImportResult.
+    `on_progress(prompts stored, prompts in the file)` is called after every batch."""
+    try:
+        prompt_rows, ranked = check_file(project, path, filename)
+    except TooLarge as exc:
+        raise ImportFailed([(exc.line, f"the file cannot be read: {exc}")]) from None
     labelers = PlaceholderLabelers()
+    total, done = len(prompt_rows) + len(ranked), 0
     with transaction.atomic():
-        store_prompt_rows(project, prompt_rows)
-        workflow.import_ranked_prompts(project, ranked, labelers.get)
-    return ImportResult(prompts=len(prompt_rows) + len(ranked), rankings=sum(len(i.rankings) for i in ranked))
+        for rows, store in ((prompt_rows, lambda batch: store_prompt_rows(project, batch)),
+                            (ranked, lambda batch: workflow.import_ranked_prompts(project, batch, labelers.get))):
+            for start in range(0, len(rows), PROGRESS_BATCH):
+                store(rows[start:start + PROGRESS_BATCH])
+                done += len(rows[start:start + PROGRESS_BATCH])
+                on_progress(done, total)
+    return ImportResult(prompts=total, rankings=sum(len(i.rankings) for i in ranked))

@@ -20,11 +20,20 @@ class ExportUnsupported(Exception):
     pass
 
 
+def unsupported_reason():
+    """Why exports cannot run on this database (shown before a job is queued), or None."""
+    if connection.vendor != "postgresql":
+        return (f"Exports need PostgreSQL (they stream from it with server-side cursors); this installation runs "
+                f"on {connection.vendor}, the embedded `make run` default. Set DATABASE_URL to a PostgreSQL "
+                f"database to export.")
+    return None
+
+
 @contextmanager
 def snapshot_connection():
-    if connection.vendor != "postgresql":
-        raise ExportUnsupported("exports stream from PostgreSQL with server-side cursors; set DATABASE_URL "
-                                "to a PostgreSQL database")
+    reason = unsupported_reason()
+    if reason:
+        raise ExportUnsupported(reason)
     params = connection.get_connection_params()
     with psycopg.connect(**params) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ

@@ -1,25 +1,58 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
-from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
 
-from labeling import workflow
-from labeling.importing import ImportFailed, import_prompts
+from labeling import generator_settings, limits, workflow
 from labeling.models import (
     Candidate, CandidateRating, Demonstration, GoldRanking, GoldSource, LabelerQuality, Project, Prompt,
     PromptAgreement, Ranking, ReviewCause, ReviewStatus, Task,
 )
 
 
-class ImportForm(forms.Form):
-    file = forms.FileField(help_text="JSONL or CSV: one prompt per line, optionally with its K candidates.")
+class ProjectForm(forms.ModelForm):
+    """The generator's API key is write-only: the settings are shown without it, and a new key is typed into
+    a password field that never shows the stored one."""
+
+    api_key = forms.CharField(
+        label="Generator API key", required=False, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only. Leave empty to keep the stored key.")
+    clear_api_key = forms.BooleanField(label="Remove the stored API key", required=False)
+
+    class Meta:
+        model = Project
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["generation"] = generator_settings.without_secrets(self.instance.generation)
+        if generator_settings.has_secret(self.instance.generation):
+            self.fields["api_key"].help_text = "Write-only; a key is stored. Leave empty to keep it."
+
+    def clean_use_cases(self):
+        return limits.check_use_cases(self.cleaned_data["use_cases"])
+
+    def clean_generation(self):
+        edited = limits.check_settings_object(self.cleaned_data["generation"] or {})
+        return generator_settings.merge_secrets(self.instance.generation, edited)
+
+    def clean(self):
+        data = super().clean()
+        generation = data.get("generation")
+        if generation is not None:
+            if data.get("clear_api_key"):
+                generation = generator_settings.without_secrets(generation)
+            elif data.get("api_key"):
+                generation = {**generation, "api_key": data["api_key"]}
+            data["generation"] = generation
+        return data
 
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
+    form = ProjectForm
     list_display = ["name", "k", "overlap", "write_prompts_enabled", "demonstrations_enabled", "ranking_enabled",
                     "created_at"]
     search_fields = ["name"]
@@ -28,33 +61,6 @@ class ProjectAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         workflow.set_rank_priorities(obj)
-
-    def get_urls(self):
-        return [path("<int:project_id>/import/", self.admin_site.admin_view(self.import_view),
-                     name="labeling_project_import")] + super().get_urls()
-
-    def import_view(self, request, project_id):
-        project = get_object_or_404(Project, pk=project_id)
-        if not request.user.has_perm("labeling.manage_project"):
-            messages.error(request, "Only admins can import prompts.")
-            return redirect("admin:index")
-        form = ImportForm(request.POST or None, request.FILES or None)
-        errors = []
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                prompts = import_prompts(project, upload.read().decode("utf-8"), upload.name)
-            except UnicodeDecodeError:
-                form.add_error("file", "The file is not UTF-8 text.")
-            except ImportFailed as exc:
-                errors = exc.errors
-                form.add_error("file", f"Nothing was imported: {len(errors)} bad line(s).")
-            else:
-                messages.success(request, f"Imported {len(prompts)} prompts into {project.name}.")
-                return redirect("admin:labeling_project_change", project.pk)
-        context = {**self.admin_site.each_context(request), "project": project, "form": form, "errors": errors,
-                   "opts": self.model._meta, "title": f"Import prompts into {project.name}"}
-        return render(request, "admin/labeling/project/import.html", context)
 
 
 class CandidateInline(admin.TabularInline):

@@ -1,24 +1,26 @@
-"""The REST API: everything a labeler does in the browser, plus the admin's project and import calls.
+"""The REST API: everything a labeler does in the browser, plus the admin's project calls (imports are in
+exports.api).
 
 Views are thin: they check input shape with serializers and call one labeling.workflow function."""
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from labeling import importing, quality, workflow
+from labeling import generator_settings, limits, quality, workflow
 from labeling.model_comparison import project_comparison
 from labeling.models import Project, Prompt, PromptKind, Ranking, SkipReason, Task, TaskKind, TaskState
 from labeling.models.projects import guidelines_for, render_guidelines
 from labeling.rendering import render_markdown
 from labeling.roles import REVIEW_PERMISSION
-from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN, PREFERENCE_STRENGTHS
+from labeling.rest import BoundedJSONParser
 from labeling.stats import labeler_stats, project_progress, queue_counts
+from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN, MAX_K, PREFERENCE_STRENGTHS
 
 
 class IsProjectAdmin(permissions.BasePermission):
@@ -54,7 +56,8 @@ QUALITY_SETTINGS = [
 
 
 class LabelerProjectSerializer(serializers.ModelSerializer):
-    """A project as labelers see it: without the quality rules, which would tell them what a check looks for."""
+    """A project as labelers see it: what they need to label. Not the quality rules, which would tell them
+    what a check looks for, nor the generator settings (a backend URL, a model, an API key)."""
     guidelines_html = serializers.CharField(read_only=True)
     enabled_kinds = serializers.ListField(child=serializers.CharField(), read_only=True)
 
@@ -62,27 +65,46 @@ class LabelerProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = ["id", "name", "guidelines", "guidelines_html", "k", "overlap", "write_prompts_enabled",
                   "demonstrations_enabled", "ranking_enabled", "rank_order", "use_cases", "report_threshold",
-                  "generation", "min_validation_comparisons", "enabled_kinds", "created_at"]
+                  "min_validation_comparisons", "enabled_kinds", "created_at"]
+        extra_kwargs = {"guidelines": {"max_length": limits.MAX_GUIDELINES_CHARS}}
 
     def validate_use_cases(self, value):
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise serializers.ValidationError("must be a list of non-empty strings")
-        return value
-
-    def validate_generation(self, value):
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("must be an object of generator settings")
-        return value
+        return checked(limits.check_use_cases, value)
 
 
 class ProjectSerializer(LabelerProjectSerializer):
+    """A project as its admins configure it: with the quality rules and the generator settings, whose API key
+    is write-only (`generation_api_key_set` says whether one is stored)."""
+
+    generation_api_key_set = serializers.SerializerMethodField()
+
     class Meta(LabelerProjectSerializer.Meta):
-        fields = [*LabelerProjectSerializer.Meta.fields, *QUALITY_SETTINGS]
+        fields = [*LabelerProjectSerializer.Meta.fields, "generation", "generation_api_key_set", *QUALITY_SETTINGS]
+
+    def get_generation_api_key_set(self, project) -> bool:
+        return generator_settings.has_secret(project.generation)
+
+    def to_representation(self, project):
+        data = super().to_representation(project)
+        data["generation"] = generator_settings.without_secrets(project.generation)
+        return data
+
+    def validate_generation(self, value):
+        checked(limits.check_settings_object, value)
+        return generator_settings.merge_secrets(self.instance.generation if self.instance else {}, value)
+
+
+def checked(check, value):
+    """Run one of labeling.limits' checks, turning its Django ValidationError into the serializer's own."""
+    try:
+        return check(value)
+    except ModelValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from None
 
 
 class MessageSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=["system", "user", "assistant"])
-    content = serializers.CharField(trim_whitespace=False)
+    content = serializers.CharField(trim_whitespace=False, max_length=limits.max_text_chars())
 
 
 def task_payload(task):
@@ -152,18 +174,20 @@ class NextTaskRequest(serializers.Serializer):
 
 
 class FewShotExampleSerializer(serializers.Serializer):
-    query = serializers.CharField(trim_whitespace=False)
-    response = serializers.CharField(trim_whitespace=False)
+    query = serializers.CharField(trim_whitespace=False, max_length=limits.max_text_chars())
+    response = serializers.CharField(trim_whitespace=False, max_length=limits.max_text_chars())
 
 
 class PromptSubmission(serializers.Serializer):
     kind = serializers.ChoiceField(choices=PromptKind.choices, default=PromptKind.PLAIN)
-    messages = MessageSerializer(many=True, required=False)
-    text = serializers.CharField(required=False, trim_whitespace=False,
+    messages = MessageSerializer(many=True, required=False, max_length=limits.MAX_MESSAGES)
+    text = serializers.CharField(required=False, trim_whitespace=False, max_length=limits.max_text_chars(),
                                  help_text="Shorthand for a single user message.")
-    instruction = serializers.CharField(required=False, trim_whitespace=False, help_text="Few-shot: the instruction.")
-    examples = FewShotExampleSerializer(many=True, required=False, help_text="Few-shot: query/response pairs.")
-    time_spent_ms = serializers.IntegerField(min_value=0, default=0)
+    instruction = serializers.CharField(required=False, trim_whitespace=False, max_length=limits.max_text_chars(),
+                                        help_text="Few-shot: the instruction.")
+    examples = FewShotExampleSerializer(many=True, required=False, max_length=limits.MAX_FEW_SHOT_EXAMPLES,
+                                        help_text="Few-shot: query/response pairs.")
+    time_spent_ms = serializers.IntegerField(min_value=0, max_value=limits.MAX_INT32, default=0)
 
     def validate(self, data):
         if data["kind"] == PromptKind.FEW_SHOT:
@@ -183,29 +207,31 @@ def few_shot_text(instruction, examples):
 
 
 class DemonstrationSubmission(serializers.Serializer):
-    text = serializers.CharField(trim_whitespace=False, allow_blank=True)
-    time_spent_ms = serializers.IntegerField(min_value=0, default=0)
+    text = serializers.CharField(trim_whitespace=False, allow_blank=True, max_length=limits.max_text_chars())
+    time_spent_ms = serializers.IntegerField(min_value=0, max_value=limits.MAX_INT32, default=0)
 
 
 class RatingSerializer(serializers.Serializer):
-    candidate = serializers.IntegerField()
-    tier = serializers.IntegerField(min_value=1, help_text="1 is best; candidates in the same tier are tied.")
+    candidate = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    tier = serializers.IntegerField(min_value=1, max_value=MAX_K,
+                                    help_text="1 is best; candidates in the same tier are tied.")
     likert = serializers.IntegerField(min_value=LIKERT_MIN, max_value=LIKERT_MAX)
-    flags = serializers.ListField(child=serializers.ChoiceField(choices=list(FLAGS)), default=list)
+    flags = serializers.ListField(child=serializers.ChoiceField(choices=list(FLAGS)), default=list,
+                                  max_length=len(FLAGS))
 
 
 class RankingSubmission(serializers.Serializer):
-    ratings = RatingSerializer(many=True)
+    ratings = RatingSerializer(many=True, max_length=MAX_K)
     strength = serializers.ChoiceField(
         choices=list(PREFERENCE_STRENGTHS), required=False, allow_blank=True, default="",
         help_text="How much better the best response is than the second (Llama 2's scale); needs one response "
                   "alone in each of the first two tiers. Exported as the pairwise `margin`.")
-    time_spent_ms = serializers.IntegerField(min_value=0, default=0)
+    time_spent_ms = serializers.IntegerField(min_value=0, max_value=limits.MAX_INT32, default=0)
 
 
 class SkipSubmission(serializers.Serializer):
     reason = serializers.ChoiceField(choices=SkipReason.choices)
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=limits.MAX_NOTE_CHARS)
 
 
 class SubmitResult(serializers.Serializer):
@@ -269,7 +295,10 @@ class ReviewQueueRequest(serializers.Serializer):
 class ReviewDecision(serializers.Serializer):
     decision = serializers.ChoiceField(choices=["accept", "reject"])
     reason = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False,
+                                   max_length=limits.MAX_NOTE_CHARS,
                                    help_text="Required for a rejection; the labeler sees it.")
+
+
 class GoldRequest(serializers.Serializer):
     prompt = serializers.IntegerField(help_text="A prompt of this project, with its candidates.")
     reference = serializers.JSONField(help_text="One tier per candidate in candidate index order (1 = best, "
@@ -279,10 +308,6 @@ class GoldRequest(serializers.Serializer):
 class LabelerQualityRequest(serializers.Serializer):
     labeler = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False,
                                                  help_text="A labeler's user id: only their figures.")
-
-
-class ImportRequest(serializers.Serializer):
-    file = serializers.FileField(help_text="JSONL or CSV; see the README for the line format.")
 
 
 # --- Views -----------------------------------------------------------------------------------
@@ -393,31 +418,16 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return Response({"prompt": gold.prompt_id, "reference": gold.reference, "source": gold.source},
                         status=status.HTTP_201_CREATED)
 
-    @extend_schema(request={"multipart/form-data": ImportRequest}, responses={201: dict})
-    @action(detail=True, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
-    def import_prompts(self, request, pk=None):
-        project = self.get_object()
-        body = ImportRequest(data=request.data)
-        body.is_valid(raise_exception=True)
-        upload = body.validated_data["file"]
-        try:
-            text = upload.read().decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValidationError({"file": "is not UTF-8 text"}) from None
-        try:
-            prompts = importing.import_prompts(project, text, upload.name)
-        except importing.ImportFailed as exc:
-            raise ValidationError({"file": [f"line {line}: {reason}" for line, reason in exc.errors]}) from None
-        return Response({"imported": len(prompts)}, status=status.HTTP_201_CREATED)
-
 
 class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """A labeler's own tasks. Another labeler's task answers 404, as if it did not exist."""
 
     serializer_class = TaskSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return Task.objects.none()
         return Task.objects.with_payload().filter(labeler=self.request.user).order_by("-id")
 
     def _task_id(self):
@@ -488,7 +498,7 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     serializer_class = RankingForReviewSerializer
     permission_classes = [IsReviewer]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     def get_queryset(self):
         return Ranking.objects.select_related("prompt", "labeler").prefetch_related("ratings__candidate")
@@ -519,6 +529,7 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
 
 class MeViewSet(viewsets.ViewSet):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["get"])
     def stats(self, request):
         return Response(labeler_stats(request.user))

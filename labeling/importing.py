@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from labeling import workflow
-from labeling.models import GoldSource, PromptKind, PromptSource
+from labeling.models import Candidate, GoldSource, Prompt, PromptKind, PromptSource
 from labeling.validation import validate_candidates, validate_messages, validate_reference, validate_text
 
 
@@ -70,9 +70,22 @@ def row_from_record(record, line, k):
         if not candidates:
             raise ValidationError({"gold": "a gold prompt needs its candidates"})
         gold = validate_reference(gold, k, field="gold")
-    return PromptRow(line=line, messages=messages, kind=kind, use_case=str(record.get("use_case") or ""),
-                     external_id=str(record.get("id") or ""), candidates=candidates,
-                     model_name=str(record.get("model_name") or ""), gold=gold)
+    use_case, external_id, model_name = (_short_text(record, name, limit) for name, limit in (
+        ("use_case", Prompt._meta.get_field("use_case").max_length),
+        ("id", Prompt._meta.get_field("external_id").max_length),
+        ("model_name", Candidate._meta.get_field("model_name").max_length)))
+    return PromptRow(line=line, messages=messages, kind=kind, use_case=use_case, external_id=external_id,
+                     candidates=candidates, model_name=model_name, gold=gold)
+
+
+def _short_text(record, name, limit):
+    """An optional label of the line (use case, id, model name), as text that fits its column."""
+    text = str(record.get(name) or "")
+    if len(text) > limit:
+        raise ValidationError({name: f"is {len(text)} characters; the limit is {limit}"})
+    if "\x00" in text:
+        raise ValidationError({name: "must not contain NUL characters (U+0000)"})
+    return text
 
 
 def jsonl_records(lines):

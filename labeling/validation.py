@@ -45,6 +45,8 @@ def validate_text(field, text, *, allow_empty=False):
         raise ValidationError({field: "must be a string"})
     if not allow_empty and not text.strip():
         raise ValidationError({field: "must not be empty"})
+    if "\x00" in text:  # PostgreSQL cannot store it
+        raise ValidationError({field: "must not contain NUL characters (U+0000)"})
     limit = settings.RANKWISE_MAX_TEXT_CHARS
     if len(text) > limit:
         raise ValidationError({field: f"is {len(text)} characters; the limit is {limit}"})
@@ -90,7 +92,7 @@ def validate_ratings(ratings, candidate_ids):
             raise ValidationError({"ratings": f"candidate {candidate}: likert must be a whole number from "
                                               f"{LIKERT_MIN} to {LIKERT_MAX}"})
         flags = rating.get("flags") or []
-        unknown = [f for f in flags if f not in FLAGS] if isinstance(flags, list) else [flags]
+        unknown = [f for f in flags if not isinstance(f, str) or f not in FLAGS] if isinstance(flags, list) else [flags]
         if unknown:
             raise ValidationError({"ratings": f"candidate {candidate}: unknown flags {unknown}"})
     missing = expected - seen

@@ -142,7 +142,13 @@ def _train_and_record(run, on_step):
         promoted = version.promote_if_not_worse(challenged)
         run.append_log(f"version {version.version} "
                        f"{'is now current' if promoted else 'was kept as a candidate'}: {version.promotion['reason']}")
-        run.move_to(RunStatus.SUCCEEDED, step=result.metrics["steps"])
+        if not run.move_to(RunStatus.SUCCEEDED, step=result.metrics["steps"]):
+            # A sweep failed the run while it trained (no progress for too long): it was given up and may be
+            # retried, so this result is dropped: no version, no promotion, and no checkpoint left behind.
+            transaction.set_rollback(True)
+            version = None
+    if version is None:
+        shutil.rmtree(checkpoint, ignore_errors=True)
     return version
 
 

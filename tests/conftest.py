@@ -1,6 +1,7 @@
 """Shared fixtures. Tests run on the real PostgreSQL, Redis and Chromium of the machine; where one is
 missing, a test skips on a laptop and fails in CI (CI=true), so that CI never passes by skipping."""
 import os
+import secrets
 import shutil
 import threading
 
@@ -14,6 +15,8 @@ from labeling.models import Project, Prompt
 from labeling.roles import ADMIN_GROUP, LABELER_GROUP
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Workers and servers the tests start refuse the development key (config.production); they inherit this one.
+os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
 SHARED_DATA = os.environ.get("RANKWISE_SHARED_DATA",
                              os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 

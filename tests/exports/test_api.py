@@ -106,7 +106,7 @@ def test_the_admin_page_shows_progress_and_the_link(ranked_project, admin_user, 
     assert bad.status_code == 200 and "add up to 1" in bad.content.decode()
 
 
-def test_the_import_endpoint(admin_user, labeler):
+def test_the_import_endpoint(admin_user, labeler, media):
     project = Project.objects.create(name="Pairs", k=2)
     lines = b'{"prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."}\n'
     upload = io.BytesIO(lines)
@@ -116,7 +116,9 @@ def test_the_import_endpoint(admin_user, labeler):
     upload.seek(0)
     response = client_for(admin_user).post("/api/datasets/import/", {"project": project.pk, "file": upload},
                                            format="multipart")
-    assert response.status_code == 201 and response.json() == {"prompts": 1, "rankings": 1}
+    assert response.status_code == 202 and response.json()["prompts_total"] == 1
+    job = client_for(admin_user).get(response.headers["Location"]).json()  # the worker ran it (eager here)
+    assert job["status"] == "succeeded" and job["prompts_done"] == 1 and job["rankings"] == 1
     bad = io.BytesIO(lines + b'{"prompt": "x", "chosen": 3, "rejected": "y"}\n')
     bad.name = "pairs.jsonl"
     response = client_for(admin_user).post("/api/datasets/import/", {"project": project.pk, "file": bad},

@@ -6,6 +6,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from exports.models import ImportJob
+from exports.tasks import run_import_job
 from labeling.models import Candidate, Prompt, PromptState
 from tests.conftest import client_for
 
@@ -23,14 +25,20 @@ def jsonl(lines):
 
 
 def upload(admin_user, project, content, name="prompts.jsonl"):
-    return client_for(admin_user).post(f"/api/projects/{project.pk}/import/",
-                                       {"file": SimpleUploadedFile(name, content)}, format="multipart")
+    """Upload through the API; a file that passes the check is stored by its job, run here in-process."""
+    response = client_for(admin_user).post(f"/api/projects/{project.pk}/import/",
+                                           {"file": SimpleUploadedFile(name, content)}, format="multipart")
+    if response.status_code == 202:
+        run_import_job(response.json()["id"])
+    return response
 
 
 def test_it_imports_prompts_with_and_without_candidates(admin_user, project, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
         response = upload(admin_user, project, jsonl(GOOD_LINES))
-    assert response.status_code == 201 and response.json() == {"imported": 3}
+    assert response.status_code == 202 and response.json()["prompts_total"] == 3
+    job = client_for(admin_user).get(f"/api/imports/{response.json()['id']}/").json()
+    assert job["status"] == "succeeded" and job["prompts_done"] == 3 and job["progress_percent"] == 100
     ranked = Prompt.objects.get(external_id="ext-3")
     assert ranked.state == PromptState.READY and ranked.source == "imported"
     assert list(ranked.candidates.values_list("text", flat=True))[3] == "<script>alert(1)</script>"
@@ -62,7 +70,7 @@ def test_oversize_text_is_refused(admin_user, project, settings):
 def test_csv_with_candidate_columns(admin_user, project):
     content = ("prompt,candidate_1,candidate_2,candidate_3,candidate_4\n"
                '"Say hi, politely",Hello.,Hi there.,Yo.,Greetings.\n').encode()
-    assert upload(admin_user, project, content, "prompts.csv").status_code == 201
+    assert upload(admin_user, project, content, "prompts.csv").status_code == 202
     assert Prompt.objects.get().candidates.count() == 4
 
 
@@ -74,12 +82,15 @@ def test_labelers_cannot_import(labeler, project):
 def test_the_admin_upload_page_lists_bad_lines(admin_user, project):
     client = Client()
     client.force_login(admin_user)
-    url = f"/admin/labeling/project/{project.pk}/import/"
-    response = client.post(url, {"file": SimpleUploadedFile("p.jsonl", jsonl([GOOD_LINES[0], "{oops"]))})
+    url = f"/admin/exports/importjob/add/?project={project.pk}"
+    response = client.post(url, {"project": project.pk,
+                                 "file": SimpleUploadedFile("p.jsonl", jsonl([GOOD_LINES[0], "{oops"]))})
     assert response.status_code == 200 and b"import-errors" in response.content and b"not valid JSON" in response.content
     assert Prompt.objects.count() == 0
-    response = client.post(url, {"file": SimpleUploadedFile("p.jsonl", jsonl(GOOD_LINES[2:]))})
-    assert response.status_code == 302 and Prompt.objects.count() == 1
+    response = client.post(url, {"project": project.pk, "file": SimpleUploadedFile("p.jsonl", jsonl(GOOD_LINES[2:]))})
+    assert response.status_code == 302 and ImportJob.objects.get().prompts_total == 1
+    run_import_job(ImportJob.objects.get().pk)
+    assert Prompt.objects.count() == 1
 
 
 def test_the_command_imports_and_reports_bad_lines(project, tmp_path):

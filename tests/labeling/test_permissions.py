@@ -72,7 +72,7 @@ def test_labelers_see_only_their_own_tasks(ids, labeler, other_labeler):
 
 
 PAGES = ["/", "/projects/{id}/work/rank/", "/projects/{id}/review/", "/admin/", "/admin/labeling/ranking/",
-         "/admin/labeling/project/{id}/import/"]
+         "/admin/exports/importjob/add/"]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -85,7 +85,7 @@ def test_the_api_docs_need_a_login(ids):
     assert Client().get("/api/docs/").status_code == 403
 
 
-@pytest.mark.parametrize("page", ["/admin/", "/admin/labeling/ranking/", "/admin/labeling/project/{id}/import/"])
+@pytest.mark.parametrize("page", ["/admin/", "/admin/labeling/ranking/", "/admin/exports/importjob/add/"])
 def test_labelers_cannot_reach_admin_pages(ids, labeler, page):
     client = Client()
     client.force_login(labeler)

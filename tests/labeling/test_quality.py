@@ -427,7 +427,10 @@ def test_contentious_prompts_are_listed_lowest_agreement_first(k3, three):
     assert [row.prompt_id for row in quality.contentious_prompts(k3)] == [worse.pk, better.pk]
 
 
-def test_imported_gold_prompts_and_a_bad_gold_line(k3, admin_user):
+def test_imported_gold_prompts_and_a_bad_gold_line(k3, admin_user, settings, tmp_path):
+    from exports.tasks import run_import_job
+
+    settings.MEDIA_ROOT = tmp_path
     api = client_for(admin_user)
     url = f"/api/projects/{k3.pk}/import/"
 
@@ -444,7 +447,9 @@ def test_imported_gold_prompts_and_a_bad_gold_line(k3, admin_user):
     assert bad.status_code == 400
     assert "line 2: gold:" in str(bad.json()["file"]) and "line 3: gold:" in str(bad.json()["file"])
     assert not Prompt.objects.exists() and not GoldRanking.objects.exists()
-    assert upload([{"prompt": "fine", "candidates": candidates, "gold": [2, 1, 2]}]).status_code == 201
+    accepted = upload([{"prompt": "fine", "candidates": candidates, "gold": [2, 1, 2]}])
+    assert accepted.status_code == 202  # checked; its job stores it (run here in-process)
+    run_import_job(accepted.json()["id"])
     gold = GoldRanking.objects.get()
     assert gold.source == "import"
     by_index = dict(gold.prompt.candidates.values_list("index", "id"))

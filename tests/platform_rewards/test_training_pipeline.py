@@ -80,3 +80,23 @@ def test_versions_are_trained_measured_on_the_current_validation_set_and_survive
         pipeline.execute(new_run(project))
     assert hidden_leftovers(model_dir) == []
     assert RewardModel.objects.current(project) == current
+
+
+@pytest.mark.slow
+def test_a_run_failed_by_the_sweep_while_training_records_and_promotes_nothing(project, labeler, model_dir,
+                                                                             monkeypatch):
+    ranked_project(project, [labeler], prompts=4)
+    run = new_run(project)
+    real_train = pipeline.train_reward_model
+
+    def train_then_get_swept(*args, **kwargs):
+        result = real_train(*args, **kwargs)
+        TrainingRun.objects.get(pk=run.pk).fail("no progress report for a long time: the worker was probably killed")
+        return result
+
+    monkeypatch.setattr(pipeline, "train_reward_model", train_then_get_swept)
+    assert pipeline.execute(run) is None
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and "killed" in run.error
+    assert not RewardModel.objects.exists()
+    assert not list((model_dir / f"project-{project.pk}").glob("run-*"))

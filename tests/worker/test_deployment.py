@@ -109,9 +109,10 @@ def test_it_points_celery_at_the_real_app(compose):
         assert isinstance(app, Celery), name
 
 
-def test_it_serves_the_real_wsgi_app_with_static_files_from_whitenoise(compose):
+def test_it_serves_the_real_wsgi_app_with_static_files_from_whitenoise(compose, settings):
     command = app_command(compose, "web")
     assert command[0] == "gunicorn"
+    settings.SECRET_KEY = "a-production-like-key-" + "x1y2z3" * 8  # config.wsgi refuses the development key
     module, attr = command[1].split(":")
     assert callable(getattr(importlib.import_module(module), attr))
     assert "whitenoise.middleware.WhiteNoiseMiddleware" in settings.MIDDLEWARE
