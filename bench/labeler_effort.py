@@ -198,7 +198,7 @@ def run(args):
                 page.wait_for_function("prev => document.getElementById('task').dataset.taskId !== prev"
                                        " && window.__effort.shownAt !== null && window.__effort.shownAt > window.__effort.submitAt",
                                        arg=task, timeout=15_000)
-                page.wait_for_function("window.__effort.requestMs.length > 0")
+                page.wait_for_function("() => window.__effort.requestMs.length > 0")  # a function: the CSP forbids eval
                 effort = page.evaluate("window.__effort")
                 keys.append(effort["keys"])
                 next_ms.append(effort["shownAt"] - effort["submitAt"])
