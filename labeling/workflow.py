@@ -258,8 +258,10 @@ def _claim(labeler, project, kind):
         access, gold_prompt_id = _ranking_access(labeler, project)
         if access == "none":
             return None
-        if gold_prompt_id is not None or access == "gold":
-            return None if gold_prompt_id is None else _lease_gold(labeler, project, gold_prompt_id)
+        if gold_prompt_id is not None:
+            return _lease_gold(labeler, project, gold_prompt_id)
+        if access == "gold":
+            return None  # qualifying, and no gold prompt they have not had is left
     task_id = Task.objects.claim_slot(labeler, project, kind)
     return None if task_id is None else Task.objects.with_payload().get(pk=task_id)
 
