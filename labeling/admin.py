@@ -136,7 +136,8 @@ def agreement_of(prompt):
 
 @admin.register(Prompt)
 class PromptAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "excerpt", "kind", "source", "state", "agreement", "is_gold", "created_at"]
+    list_display = ["id", "project", "excerpt", "kind", "source", "state", "generation_error", "agreement", "is_gold",
+                    "created_at"]
     list_filter = ["project", "state", AgreementFilter, GoldFilter, "kind", "source"]
     list_select_related = ["project", "agreement", "gold"]
     search_fields = ["external_id", "use_case", "messages"]
