@@ -2,7 +2,9 @@
 a database row into an output record, and the Arrow schema of that record.
 
 Comparisons are derived here, in SQL, from the rankings (a self-join of the candidate ratings of one ranking
-where one tier beats the other): Rankwise stores rankings once and never a comparisons table.
+where one tier beats the other): Rankwise stores rankings once and never a comparisons table. The SQL is kept
+for speed (the pair join streams a million rows from PostgreSQL); tests/rankdata/test_sql_definitions.py checks
+that it gives exactly rankdata's comparisons and agreement. The records themselves are rankdata.records'.
 
 Every query is ordered (by ranking, demonstration or prompt id, then candidate index), so the same data gives
 the same file, and an export imported into a new project exports identically.
@@ -18,7 +20,8 @@ from django.conf import settings
 from labeling.models import Ranking
 from labeling.models.rankings import prompts_agreeing
 from labeling.validation import preference_margin
-from rankdata.text import conversation_text
+from rankdata.records import kwise_record, pairwise_record, sft_chat_record, sft_record
+from rankdata.text import prompt_text
 
 # A placeholder user made by an import carries the pseudonym it had in the source; see exports.importing.
 EXTERNAL_LABELER_PREFIX = "ext:"
@@ -37,7 +40,7 @@ def pseudonym(user_id, username, pseudonymize=True):
     return "labeler-" + digest.hexdigest()[:16]
 
 
-def split_of(prompt_text, seed, shares):
+def split_of(text, seed, shares):
     """The split a prompt belongs to, from a seeded hash of its text (or of its split group, so that all
     prompts of one API user share a split: `Prompts.fetch` passes the group instead of the text).
 
@@ -45,7 +48,7 @@ def split_of(prompt_text, seed, shares):
     copy, in one split; and two prompts with the same text cannot end up on both sides of train/test."""
     if not shares:
         return None
-    digest = hashlib.blake2b(f"{seed}\x00{prompt_text}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"{seed}\x00{text}".encode(), digest_size=8).digest()
     point = int.from_bytes(digest, "big") / 2**64
     total = 0.0
     for name, share in shares.items():
@@ -77,7 +80,7 @@ class Prompts:
             for prompt_id, messages, group in conn.execute(
                     "SELECT id, messages::text, split_group FROM labeling_prompt WHERE id = ANY(%s)", [missing]):
                 messages = orjson.loads(messages)
-                text = conversation_text(messages)
+                text = prompt_text(messages)
                 self.by_id[prompt_id] = PromptInfo(messages, text, split_of(group or text, self.seed, self.shares))
         return self.by_id
 
@@ -216,17 +219,17 @@ class Pairwise(Dataset):
         prompts, margin, out = self.prompts.fetch(conn, {row[0] for row in rows}), self.spec.margin, []
         for prompt_id, chosen, rejected, likert_difference, strength, chosen_tier, rejected_tier in rows:
             prompt = prompts[prompt_id]
-            record = {"prompt": prompt.text, "chosen": chosen, "rejected": rejected}
             if margin == "strength":
                 # A stated strength is about the top pair (tiers 1 and 2, one response each); every other pair
                 # gets 0, the plain loss.
-                top_pair = chosen_tier == 1 and rejected_tier == 2
-                record["margin"] = preference_margin(strength) if top_pair else 0.0
+                value = preference_margin(strength) if chosen_tier == 1 and rejected_tier == 2 else 0.0
             elif margin:
                 # How much better the chosen response was rated on the 1-7 Likert scale (it may be 0 or
                 # less: the ranking and the ratings are separate judgements).
-                record["margin"] = float(likert_difference)
-            out.append((prompt.split, record))
+                value = float(likert_difference)
+            else:
+                value = None
+            out.append((prompt.split, pairwise_record(prompt.text, chosen, rejected, value)))
         return out
 
     def schema(self):
@@ -268,37 +271,16 @@ class Grouped(Dataset):
         # Candidates the labeler was not shown in a recorded order (not expected) follow by index.
         order += sorted(set(by_id) - set(order), key=lambda i: by_id[i]["index"])
         shown = [by_id[i] for i in order]
-        return prompt.split, {
-            "id": external_id or str(prompt_id),
-            "prompt": prompt.text,
-            "messages": prompt.messages,
-            "kind": kind,
-            "source": source,
-            "use_case": use_case,
-            "candidates": [c["text"] for c in shown],
-            "candidate_indexes": [c["index"] for c in shown],
-            "tiers": [c["tier"] for c in shown],
-            "likert": [c["likert"] for c in shown],
-            "flags": [c["flags"] for c in shown],
-            # How much better tier 1's response is than tier 2's (PREFERENCE_STRENGTHS), or null if not stated.
-            "strength": strength or None,
-            "candidate_sources": [c["source"] for c in shown],
-            "generators": [c["generator"] for c in shown],
-            "model_names": [c["model_name"] for c in shown],
-            "model_revisions": [c["model_revision"] for c in shown],
+        for candidate in shown:
             # Sampling settings differ by backend, so each is kept as a JSON object in a string.
-            "sampling": [orjson.dumps(c["sampling"], option=orjson.OPT_SORT_KEYS).decode() for c in shown],
-            "seeds": [c["seed"] for c in shown],
-            "rewards": [c["reward"] for c in shown],
-            "labeler": self.labelers.name(labeler_id, username),
-            "time_spent_ms": time_spent_ms,
-            "created_at": created_at.isoformat(),
+            candidate["sampling"] = orjson.dumps(candidate["sampling"], option=orjson.OPT_SORT_KEYS).decode()
+        return prompt.split, kwise_record(
+            id=external_id or str(prompt_id), prompt=prompt.text, messages=prompt.messages, kind=kind,
+            source=source, use_case=use_case, candidates=shown, labeler=self.labelers.name(labeler_id, username),
+            time_spent_ms=time_spent_ms, created_at=created_at.isoformat(), strength=strength or None,
             # Quality: a gold prompt's ranking is a test of the labeler; the review's outcome; the pairwise
             # agreement of the prompt's labelers (null while it has one ranking).
-            "gold": gold,
-            "review_status": review_status,
-            "agreement": agreement,
-        }
+            gold=gold, review_status=review_status, agreement=agreement)
 
     def schema(self):
         return pa.schema([
@@ -331,8 +313,8 @@ class Sft(Dataset):
 
     def record(self, prompt, row):
         if self.spec.dataset == "sft_chat":
-            return prompt.split, {"messages": prompt.messages + [{"role": "assistant", "content": row[1]}]}
-        return prompt.split, {"prompt": prompt.text, "completion": row[1]}
+            return prompt.split, sft_chat_record(prompt.messages, row[1])
+        return prompt.split, sft_record(prompt.text, row[1])
 
     def schema(self):
         if self.spec.dataset == "sft_chat":

@@ -5,6 +5,8 @@ or its .tar) and three kinds of lines, which may be mixed in one file:
 - a pairwise comparison, `{prompt, chosen, rejected}` with an optional `margin` (HH-RLHF, TRL);
 - a grouped ranking, as Rankwise's grouped export writes it (`candidates` in display order and `tiers`,
   1 = best, with ties), or Open-Assistant style `responses` with `ranks` (0 = best).
+rankdata.records reads the ranked lines (the same reader as the reward-model trainer's); this module adds the
+platform's rules (K, text length, the Likert scale) and stores them.
 
 Rankings become native data: a prompt, its candidates, and a submitted rank task plus Ranking per labeler,
 where each labeler pseudonym from the file gets a placeholder user (inactive, no password). Grouped lines
@@ -38,6 +40,7 @@ from labeling.importing import parse as parse_prompt_file
 from labeling.limits import MAX_INT32, check_settings_object
 from labeling.models import PromptSource
 from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K, validate_ratings, validate_text
+from rankdata.records import RecordError, is_ranked, read_ranked
 
 NEUTRAL_LIKERT = (LIKERT_MIN + LIKERT_MAX) // 2
 DEFAULT_LABELER = "imported"
@@ -186,18 +189,9 @@ def _int(value, name, low=None, high=None):
     return value
 
 
-def _list(record, name, length, default):
-    value = record.get(name)
-    if value is None:
-        return [default] * length
-    if not isinstance(value, list) or len(value) != length:
-        raise ValidationError({name: f"must be a list with one entry per candidate ({length})"})
-    return value
-
-
-def _prompt_part(record, line, k):
-    keys = ("prompt", "messages", "kind", "use_case", "id")
-    return row_from_record({key: record[key] for key in keys if record.get(key) is not None}, line, k)
+def _prompt_part(ranked, line, k):
+    record = {key: ranked.record[key] for key in ("kind", "use_case") if ranked.record.get(key) is not None}
+    return row_from_record(record | {"messages": ranked.messages, "id": ranked.id}, line, k)
 
 
 def _source(record):
@@ -213,66 +207,57 @@ def _candidate(text, index, field_name):
             "sampling": {}, "seed": None, "reward": None}
 
 
-def pairwise_prompt(record, line, k):
+def pairwise_prompt(ranked, line, k):
     if k != 2:
         raise ValidationError({"chosen": f"a chosen/rejected pair has 2 responses; this project ranks K={k}"})
-    prompt = _prompt_part(record, line, k)
-    margin = record.get("margin")
+    prompt = _prompt_part(ranked, line, k)
+    margin = ranked.margin
     if margin is None:
         likert = [NEUTRAL_LIKERT, NEUTRAL_LIKERT]
     else:
-        if not isinstance(margin, (int, float)) or isinstance(margin, bool) or margin != int(margin) or not (
-                0 <= margin <= LIKERT_MAX - LIKERT_MIN):
+        if margin != int(margin) or not 0 <= margin <= LIKERT_MAX - LIKERT_MIN:
             raise ValidationError({"margin": f"must be a whole number from 0 to {LIKERT_MAX - LIKERT_MIN} "
                                              "(the Likert difference of chosen over rejected)"})
         # Ratings centred on the scale whose difference is the margin: 0 -> 4/4, 1 -> 5/4, 6 -> 7/1.
         chosen = NEUTRAL_LIKERT + math.ceil(margin / 2)
         likert = [chosen, chosen - int(margin)]
-    candidates = {0: _candidate(record["chosen"], 0, "chosen"), 1: _candidate(record["rejected"], 1, "rejected")}
-    ranking = ImportedRanking(line=line, labeler=_labeler(record), order=[0, 1], ratings=[
+    candidates = {0: _candidate(ranked.responses[0], 0, "chosen"), 1: _candidate(ranked.responses[1], 1, "rejected")}
+    ranking = ImportedRanking(line=line, labeler=_labeler(ranked), order=[0, 1], ratings=[
         {"candidate": 0, "tier": 1, "likert": likert[0], "flags": []},
         {"candidate": 1, "tier": 2, "likert": likert[1], "flags": []},
     ])
-    return RankedPrompt(line=line, prompt=prompt, source=_source(record), candidates=candidates, rankings=[ranking])
+    return RankedPrompt(line=line, prompt=prompt, source=_source(ranked.record), candidates=candidates,
+                        rankings=[ranking])
 
 
-def _labeler(record):
-    labeler = record.get("labeler") or DEFAULT_LABELER
-    if not isinstance(labeler, str) or len(labeler) > 140 or "\x00" in labeler:
+def _labeler(ranked):
+    labeler = ranked.labeler or DEFAULT_LABELER
+    if len(labeler) > 140 or "\x00" in labeler:
         raise ValidationError({"labeler": "must be a pseudonym of at most 140 characters, without NUL"})
     return labeler
 
 
-def grouped_prompt(record, line, k):
-    prompt = _prompt_part(record, line, k)
-    if "responses" in record:  # Open-Assistant: ranks count from 0 = best
-        texts, tiers = record["responses"], record.get("ranks")
-        if not isinstance(tiers, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in tiers):
-            raise ValidationError({"ranks": "must be a list of whole numbers, 0 = best"})
-        tiers = [t + 1 for t in tiers]
-        field_name = "responses"
-    else:
-        texts, tiers, field_name = record["candidates"], record.get("tiers"), "candidates"
-    if not isinstance(texts, list) or len(texts) != k:
-        raise ValidationError({field_name: f"has {len(texts) if isinstance(texts, list) else 'no list of'} "
-                                           f"responses; this project ranks K={k}"})
-    n = len(texts)
-    tiers = _list(record | {"tiers": tiers}, "tiers", n, None)
-    indexes = _list(record, "candidate_indexes", n, None)
-    if indexes == [None] * n:
-        indexes = list(range(n))
+def grouped_prompt(ranked, line, k):
+    """A K-wise ranking: Rankwise's grouped export (every per-candidate field kept) or Open-Assistant's."""
+    prompt = _prompt_part(ranked, line, k)
+    texts, tiers, n = ranked.responses, ranked.tiers, len(ranked.responses)
+    field_name = "candidates" if "candidates" in ranked.record else "responses"
+    if n != k:
+        raise ValidationError({field_name: f"has {n} responses; this project ranks K={k}"})
+    lists = ranked.candidate_fields
+    indexes = lists.get("candidate_indexes") or list(range(n))
     for i, index in enumerate(indexes):
         _int(index, f"candidate_indexes[{i}]", 0, MAX_K - 1)
     if len(set(indexes)) != n:
         raise ValidationError({"candidate_indexes": "names a candidate twice"})
-    likert = _list(record, "likert", n, NEUTRAL_LIKERT)
-    flags = _list(record, "flags", n, [])
-    sources = _list(record, "candidate_sources", n, "imported")
-    model_names = _list(record, "model_names", n, "")
-    revisions = _list(record, "model_revisions", n, "")
-    sampling = _list(record, "sampling", n, "{}")
-    seeds = _list(record, "seeds", n, None)
-    rewards = _list(record, "rewards", n, None)
+    likert = lists.get("likert") or [NEUTRAL_LIKERT] * n
+    flags = lists.get("flags") or [[]] * n
+    sources = lists.get("candidate_sources") or ["imported"] * n
+    model_names = lists.get("model_names") or [""] * n
+    revisions = lists.get("model_revisions") or [""] * n
+    sampling = lists.get("sampling") or ["{}"] * n
+    seeds = lists.get("seeds") or [None] * n
+    rewards = lists.get("rewards") or [None] * n
     candidates = {}
     for i, index in enumerate(indexes):
         candidate = _candidate(texts[i], index, f"{field_name}[{i}]")
@@ -298,7 +283,7 @@ def grouped_prompt(record, line, k):
     for rating in ratings:
         rating["tier"] = dense[rating["candidate"]]
         rating["flags"] = sorted(set(rating["flags"]))
-    created_at = record.get("created_at")
+    created_at = ranked.record.get("created_at")
     if created_at is not None:
         try:
             created_at = parse_datetime(created_at) if isinstance(created_at, str) else None
@@ -306,10 +291,11 @@ def grouped_prompt(record, line, k):
             created_at = None
         if created_at is None:
             raise ValidationError({"created_at": "must be an ISO 8601 date and time"})
-    ranking = ImportedRanking(line=line, labeler=_labeler(record), order=list(indexes), ratings=ratings,
-                              time_spent_ms=_int(record.get("time_spent_ms", 0), "time_spent_ms", 0, MAX_INT32),
+    ranking = ImportedRanking(line=line, labeler=_labeler(ranked), order=list(indexes), ratings=ratings,
+                              time_spent_ms=_int(ranked.record.get("time_spent_ms", 0), "time_spent_ms", 0, MAX_INT32),
                               created_at=created_at)
-    return RankedPrompt(line=line, prompt=prompt, source=_source(record), candidates=candidates, rankings=[ranking])
+    return RankedPrompt(line=line, prompt=prompt, source=_source(ranked.record), candidates=candidates,
+                        rankings=[ranking])
 
 
 def _merge(into, other):
@@ -336,10 +322,14 @@ def parse(records, k):
                 raise record
             if not isinstance(record, dict):
                 raise ValidationError("each line must be a JSON object")
-            if "chosen" in record or "rejected" in record:
-                ranked.append(pairwise_prompt(record, line, k))
-            elif "tiers" in record or "ranks" in record:
-                item = grouped_prompt(record, line, k)
+            if not is_ranked(record):
+                prompt_rows.append(row_from_record(record, line, k))
+                continue
+            ranking = read_ranked(record)
+            if ranking.is_pair:
+                ranked.append(pairwise_prompt(ranking, line, k))
+            else:
+                item = grouped_prompt(ranking, line, k)
                 key = item.prompt.external_id
                 if key and key in by_id:
                     _merge(by_id[key], item)
@@ -347,12 +337,10 @@ def parse(records, k):
                     ranked.append(item)
                     if key:
                         by_id[key] = item
-            else:
-                prompt_rows.append(row_from_record(record, line, k))
         except ValidationError as exc:
             errors.append((line, _error_text(exc)))
-        except KeyError as exc:
-            errors.append((line, f"{exc.args[0]}: missing"))
+        except RecordError as exc:
+            errors.append((line, str(exc)))
     if errors:
         raise ImportFailed(errors)
     if not prompt_rows and not ranked:

@@ -17,9 +17,14 @@ from typing import Union
 Message = dict[str, str]
 Prompt = Union[str, list[Message]]
 
-# Ends a conversation's rendering, so that prompt + response (what trainers build from the exported
-# ``prompt`` and ``chosen``) reads as two paragraphs instead of running the response into the last word.
+# Ends a conversation's rendering unless it already ends where a response can start (see `prompt_text`).
 PROMPT_END = "\n\n"
+
+
+def _is_open(text: str) -> bool:
+    """Whether a response can follow the text directly: it ends in whitespace, or in a colon (the
+    '\n\nAssistant:' that ends every HH-RLHF prompt, whose responses start with a space)."""
+    return not text or text[-1].isspace() or text.endswith(":")
 
 
 def conversation_text(messages: list[Message]) -> str:
@@ -31,18 +36,25 @@ def conversation_text(messages: list[Message]) -> str:
 
 
 def prompt_text(prompt: Prompt) -> str:
-    """The text a model continues with its response: a string as it is, a conversation's rendering
-    followed by ``PROMPT_END``. The exported ``prompt`` field; the reward model's and (without a chat
-    template) the generator's input."""
+    """The text a model continues with its response: the exported ``prompt`` field, the reward model's
+    and (without a chat template) the generator's input.
+
+    A string is used as it is. A conversation is rendered, then ``PROMPT_END`` follows unless the
+    rendering already ends where a response can start: so an imported HH-RLHF prompt exports exactly as
+    it came, and "Tell me a joke" + "Why did..." does not become "jokeWhy"."""
     if isinstance(prompt, str):
         return prompt
-    return conversation_text(prompt) + PROMPT_END
+    text = conversation_text(prompt)
+    return text if _is_open(text) else text + PROMPT_END
 
 
 def messages_from_prompt_text(text: str) -> list[Message]:
     """The conversation an exported ``prompt`` field stands for: the inverse of `prompt_text` for the
     one-message conversation it is imported as, so export -> import -> export gives the same bytes."""
-    return [{"role": "user", "content": text.removesuffix(PROMPT_END)}]
+    content = text.removesuffix(PROMPT_END)
+    if content == text or _is_open(content):  # prompt_text added no PROMPT_END to this text
+        content = text
+    return [{"role": "user", "content": content}]
 
 
 def scored_text(prompt: Prompt, response: str) -> str:

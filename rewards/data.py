@@ -10,18 +10,15 @@ from django.db.models import Max, Prefetch
 
 from labeling.models import Candidate, CandidateRating, Prompt, Ranking
 from labeling.validation import preference_margin
+from rankdata.agreement import prompt_agreement
 from rewards.training import RankingGroup
 
 
 def labelers_agreed(rankings):
-    """Whether the labelers who ranked one prompt ordered every pair of candidates the same way.
-
-    Tiers are stored dense (1, 2, ...), so identical pairwise orders (ties included) means identical
-    candidate → tier maps. None when only one labeler ranked the prompt: nothing to agree with."""
-    if len(rankings) < 2:
-        return None
-    orders = {frozenset((r.candidate_id, r.tier) for r in ranking.ratings.all()) for ranking in rankings}
-    return len(orders) == 1
+    """Whether the labelers who ranked one prompt ordered every pair of candidates the same way (full
+    pairwise agreement, rankdata.agreement). None when only one labeler ranked the prompt."""
+    agreement = prompt_agreement([{r.candidate_id: r.tier for r in ranking.ratings.all()} for ranking in rankings])
+    return None if agreement is None else agreement == 1.0
 
 
 # A training run's options on which rankings it learns from: Ranking.objects.usable_for_training's arguments.
@@ -72,7 +69,9 @@ def comparison_counts(project, *, after_ranking_id=None):
 
     `scored` counts comparisons whose two candidates both have a reward; `rm_agrees` those where the
     reward model scores the labelers' winner strictly higher. One aggregate query: the pair join runs
-    in the database instead of loading every rating."""
+    in the database instead of loading every rating. Its comparisons (every pair of ratings of a ranking
+    with `w.tier < l.tier`) are rankdata.comparisons.comparisons; tests/rankdata/test_sql_definitions.py
+    checks that they stay the same."""
     rating, ranking = CandidateRating._meta.db_table, Ranking._meta.db_table
     prompt, candidate = Prompt._meta.db_table, Candidate._meta.db_table
     sql = f"""

@@ -2,46 +2,42 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from .data import Prompt, RankingGroup
+from rankdata.text import Prompt, prompt_text, scored_text
 
-
-def prompt_as_text(prompt: Prompt) -> str:
-    """Plain-text rendering of a prompt, for tokenizers without a chat template."""
-    if isinstance(prompt, str):
-        return prompt
-    return "\n\n".join(f"{message['role'].capitalize()}: {message['content']}" for message in prompt)
+from .data import RankingGroup
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, prompt: Prompt, response: str, max_length: int) -> dict[str, list[int]]:
-    """Token ids of prompt + response as one sequence of at most ``max_length`` tokens.
+    """Token ids of the text a reward model scores, ``rankdata.text.scored_text(prompt, response)``, as at
+    most ``max_length`` tokens.
 
-    Chat messages go through the tokenizer's chat template when it has one; otherwise prompt and
-    response are a text pair (``[CLS] prompt [SEP] response [SEP]`` for BERT-like encoders, plain
-    concatenation for most decoders). When too long, the prompt is cut from the left, because the
-    end of the conversation and the whole response are what the reward is about; the response is
-    cut (from the right) only once nothing of the prompt is left.
+    The text is tokenized exactly as TRL's RewardTrainer tokenizes the pairwise export's ``prompt +
+    chosen``: with the tokenizer's special tokens and, where it has one, its EOS token appended. A chat
+    template is not applied, because the export is plain text (see rankdata.text). When too long, the
+    prompt is cut from the left, because the end of the conversation and the whole response are what
+    the reward is about; the response is cut (from the right) only once nothing of the prompt is left.
+    Needs a fast tokenizer (for the character offsets that tell prompt tokens from response tokens).
     """
-    if isinstance(prompt, list) and tokenizer.chat_template:
-        prompt_part = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
-        full = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": response}], tokenize=False)
-        # Templates may rewrite the last turn (e.g. add empty reasoning tags): split where they diverge.
-        boundary = len(os.path.commonprefix([prompt_part, full]))
-        first, second, add_special_tokens = full[:boundary], full[boundary:], False
-    else:
-        first, second, add_special_tokens = prompt_as_text(prompt), response, True
-
-    encoding = tokenizer(first, second, add_special_tokens=add_special_tokens, verbose=False)
-    sequence_of_token = encoding.sequence_ids(0)  # None for special tokens, 0 prompt, 1 response
+    prompt_end = len(prompt_text(prompt))
+    text = scored_text(prompt, response)
+    response_end = len(text)
+    if tokenizer.eos_token and not text.endswith(tokenizer.eos_token):
+        text += tokenizer.eos_token  # as TRL does; a special token, so it is never cut
+    encoding = tokenizer(text, return_offsets_mapping=True, return_special_tokens_mask=True, verbose=False)
+    prompt_tokens, response_tokens = [], []
+    for position, ((start, _), special) in enumerate(zip(encoding["offset_mapping"], encoding["special_tokens_mask"])):
+        if not special and start < prompt_end:
+            prompt_tokens.append(position)
+        elif not special and start < response_end:
+            response_tokens.append(position)
     # Candidates to drop, in order: prompt tokens from the left, then response tokens from the right.
-    drop_order = [i for i, part in enumerate(sequence_of_token) if part == 0]
-    drop_order += [i for i in reversed(range(len(sequence_of_token))) if sequence_of_token[i] == 1]
-    excess = len(sequence_of_token) - max_length
+    drop_order = prompt_tokens + response_tokens[::-1]
+    excess = len(encoding["input_ids"]) - max_length
     if excess > len(drop_order):
         raise ValueError(f"max_length={max_length} leaves no room beyond the special tokens")
     dropped = set(drop_order[: max(excess, 0)])

@@ -12,10 +12,11 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Union
 
-Message = dict[str, str]
-Prompt = Union[str, list[Message]]
+from rankdata.agreement import prompt_agreement
+from rankdata.comparisons import comparisons
+from rankdata.records import read_ranked
+from rankdata.text import Prompt
 
 
 @dataclass
@@ -39,12 +40,7 @@ class RankingGroup:
 
     def pairs(self) -> list[tuple[int, int]]:
         """(winner_index, loser_index) for every pair of responses in different tiers; ties give nothing."""
-        return [
-            (i, j) if self.tiers[i] < self.tiers[j] else (j, i)
-            for i in range(len(self.tiers))
-            for j in range(i + 1, len(self.tiers))
-            if self.tiers[i] != self.tiers[j]
-        ]
+        return comparisons(self.tiers)
 
     def pair_margins(self) -> list[float]:
         """The loss margin of each comparison of pairs(): top_margin for tier 1 over tier 2, else 0."""
@@ -67,76 +63,47 @@ def shared_data_dir() -> Path:
 
 
 def load_jsonl(path: str | os.PathLike) -> list[RankingGroup]:
-    """Read ranking groups from JSON lines.
+    """Read ranking groups from JSON lines: whatever rankdata.records.read_ranked reads, which includes
+    Rankwise's own K-wise (grouped) and pairwise exports, HH-RLHF pairs and Open-Assistant ranked groups.
 
-    Accepted rows: pairs ``{prompt, chosen, rejected}`` (K=2), or K-wise ``{messages | prompt, responses,
-    ranks | tiers}`` where ``ranks`` counts from 0 = best (Open-Assistant style) and ``tiers`` from 1 = best.
-    Optional: ``prompt_id``, ``labelers_agreed``. A bad line raises ValueError naming its line number.
+    A record's ``prompt_id`` (else its ``id``, the exported prompt's) groups rankings of one prompt. A
+    group without ``labelers_agreed`` gets it from the other rankings of its prompt in the file (whether
+    every labeler ordered every pair alike; None when ranked once). A bad line raises ValueError naming
+    its line number.
     """
-    groups = []
+    groups, candidates = [], []
     with open(path, encoding="utf-8") as lines:
         for line_number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                groups.append(_group_from_row(json.loads(line)))
-            except (ValueError, TypeError, KeyError) as error:
+                ranked = read_ranked(json.loads(line))
+                agreed = ranked.record.get("labelers_agreed")
+                if agreed is not None and not isinstance(agreed, bool):
+                    raise ValueError("'labelers_agreed' must be true, false or null")
+                prompt_id = str(ranked.record.get("prompt_id") or ranked.id)
+                groups.append(RankingGroup(ranked.prompt, ranked.responses, ranked.tiers, prompt_id, agreed))
+            except (ValueError, TypeError) as error:
                 raise ValueError(f"{path}, line {line_number}: {error}") from error
+            # Rankings of one prompt show its candidates in different orders: match them by index.
+            candidates.append(ranked.candidate_fields.get("candidate_indexes") or ranked.responses)
+    _fill_in_agreement(groups, candidates)
     return groups
 
 
-def _group_from_row(row) -> RankingGroup:
-    if not isinstance(row, dict):
-        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
-    if "chosen" in row or "rejected" in row:
-        prompt = _prompt_of(row)
-        responses = [_text(row, "chosen"), _text(row, "rejected")]
-        tiers = [1, 2]
-    elif "responses" in row:
-        prompt = _prompt_of(row)
-        responses = row["responses"]
-        if not isinstance(responses, list) or not all(isinstance(r, str) for r in responses):
-            raise ValueError("'responses' must be a list of strings")
-        if len(responses) < 2:
-            raise ValueError(f"a ranking needs at least 2 responses, got {len(responses)}")
-        if "ranks" in row:
-            tiers = [_integer(rank, "ranks") + 1 for rank in row["ranks"]]
-        elif "tiers" in row:
-            tiers = [_integer(tier, "tiers") for tier in row["tiers"]]
-        else:
-            raise ValueError("missing 'ranks' or 'tiers'")
-    else:
-        raise ValueError("expected 'chosen'/'rejected' or 'responses' fields")
-    agreed = row.get("labelers_agreed")
-    if agreed is not None and not isinstance(agreed, bool):
-        raise ValueError("'labelers_agreed' must be true, false or null")
-    return RankingGroup(prompt, responses, tiers, prompt_id=str(row.get("prompt_id") or ""), labelers_agreed=agreed)
-
-
-def _prompt_of(row: dict) -> Prompt:
-    if "messages" in row:
-        messages = row["messages"]
-        if not isinstance(messages, list) or not messages or not all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-            for m in messages
-        ):
-            raise ValueError("'messages' must be a non-empty list of {role, content} objects")
-        return [{"role": m["role"], "content": m["content"]} for m in messages]
-    return _text(row, "prompt")
-
-
-def _text(row: dict, key: str) -> str:
-    if key not in row:
-        raise ValueError(f"missing '{key}'")
-    if not isinstance(row[key], str):
-        raise ValueError(f"'{key}' must be a string")
-    return row[key]
-
-
-def _integer(value, key: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"'{key}' must hold integers, got {value!r}")
-    return value
+def _fill_in_agreement(groups: list[RankingGroup], candidates: list[list]) -> None:
+    by_prompt: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        by_prompt.setdefault(group.prompt_id, []).append(index)
+    for members in by_prompt.values():
+        if len(members) < 2 or any(groups[i].labelers_agreed is not None for i in members):
+            continue
+        rankings = [dict(zip(candidates[i], groups[i].tiers)) for i in members]
+        if all(len(ranking) == len(groups[i].tiers) and ranking.keys() == rankings[0].keys()
+               for i, ranking in zip(members, rankings)):
+            agreement = prompt_agreement(rankings)
+            for i in members:
+                groups[i].labelers_agreed = agreement == 1.0
 
 
 def split_by_prompt(

@@ -1,4 +1,4 @@
-"""What each dataset contains: pairwise rows derived in SQL match Ranking.comparisons(), grouped rows are
+"""What each dataset contains: pairwise rows derived in SQL match rankdata's comparisons, grouped rows are
 lossless, filters and splits select the right rows."""
 import json
 
@@ -7,6 +7,8 @@ import pytest
 from exports.runner import run_export
 from exports.spec import ExportSpec
 from labeling.models import Candidate, Prompt, PromptState, Ranking
+from rankdata.comparisons import comparisons
+from rankdata.text import prompt_text
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres")]
 
@@ -24,12 +26,14 @@ def test_it_derives_every_comparison_of_every_ranking(tmp_path, ranked_project):
     texts = dict(Candidate.objects.values_list("id", "text"))
     expected = []
     for ranking in Ranking.objects.order_by("id"):
-        expected += [(ranking.prompt.text, texts[w], texts[l]) for w, l in ranking.comparisons()]
+        ratings = list(ranking.ratings.order_by("candidate__index"))
+        expected += [(prompt_text(ranking.prompt.messages), texts[ratings[w].candidate_id], texts[ratings[l].candidate_id])
+                     for w, l in comparisons([r.tier for r in ratings])]
     assert sorted((r["prompt"], r["chosen"], r["rejected"]) for r in rows) == sorted(expected)
     # 4 distinct tiers give 6 comparisons; tiers 2,1,1,3 give 5 (the tie gives none).
     assert len(rows) == 6 + 6 + 5 + 5
     first = rows[0]
-    assert first == {"prompt": "Explain gravity", "chosen": "Explain gravity / answer 0",
+    assert first == {"prompt": "Explain gravity\n\n", "chosen": "Explain gravity / answer 0",
                      "rejected": "Explain gravity / answer 1", "margin": 1.0}
 
 
@@ -57,11 +61,11 @@ def test_it_writes_real_names_only_when_asked(tmp_path, ranked_project, labeler)
 
 
 def test_it_exports_demonstrations_and_prompts_without_one(tmp_path, ranked_project):
-    assert export_rows(tmp_path, ranked_project, "sft") == [{"prompt": "Say thanks", "completion": "Thank you!"}]
+    assert export_rows(tmp_path, ranked_project, "sft") == [{"prompt": "Say thanks\n\n", "completion": "Thank you!"}]
     assert export_rows(tmp_path, ranked_project, "sft_chat") == [{"messages": [
         {"role": "user", "content": "Say thanks"}, {"role": "assistant", "content": "Thank you!"}]}]
     ppo = export_rows(tmp_path, ranked_project, "ppo")
-    assert [r["prompt"] for r in ppo] == ["Explain gravity", "Write a haiku"]
+    assert [r["prompt"] for r in ppo] == ["Explain gravity\n\n", "Write a haiku\n\n"]
 
 
 def test_it_exports_every_record_for_audits(tmp_path, ranked_project, labeler):
@@ -76,14 +80,14 @@ def test_it_filters(tmp_path, ranked_project, labeler):
     only_first = export_rows(tmp_path, ranked_project, "grouped", filters={"labelers": [labeler.username]})
     assert len(only_first) == 2
     unflagged = export_rows(tmp_path, ranked_project, "grouped", filters={"exclude_flagged": True})
-    assert [r["prompt"] for r in unflagged] == ["Explain gravity", "Explain gravity", "Write a haiku"]
+    assert [r["prompt"] for r in unflagged] == ["Explain gravity\n\n", "Explain gravity\n\n", "Write a haiku\n\n"]
     # "Explain gravity": the labelers disagree on 1 of 6 pairs (5/6); "Write a haiku": they agree fully.
     agreeing = export_rows(tmp_path, ranked_project, "grouped", filters={"min_agreement": 0.9})
-    assert {r["prompt"] for r in agreeing} == {"Write a haiku"}
+    assert {r["prompt"] for r in agreeing} == {"Write a haiku\n\n"}
     assert len(export_rows(tmp_path, ranked_project, "grouped", filters={"min_agreement": 0.8})) == 4
     Prompt.objects.filter(messages__0__content="Write a haiku").update(state=PromptState.REPORTED)
     assert {r["prompt"] for r in export_rows(tmp_path, ranked_project, "pairwise",
-                                             filters={"exclude_reported": True})} == {"Explain gravity"}
+                                             filters={"exclude_reported": True})} == {"Explain gravity\n\n"}
     future = export_rows(tmp_path, ranked_project, "pairwise", filters={"since": "2999-01-01T00:00:00Z"})
     assert future == []
     assert export_rows(tmp_path, ranked_project, "ppo", filters={"kinds": ["few_shot"]}) == []

@@ -3,6 +3,7 @@ limits, and one shared prefill per prompt."""
 import pytest
 import torch
 
+from rankdata.text import prompt_text
 from worker.generation import GenerationOutOfMemory, PromptTooLong, SamplingSettings, generate, get_backend
 
 PROMPTS = [
@@ -100,13 +101,14 @@ def test_a_conversation_goes_through_the_chat_template(tiny_model_dir):
     assert tokenizer.decode(backend.encode("hello there")) == "hello there"
 
 
-def test_without_a_chat_template_a_conversation_becomes_a_transcript(tiny_plain_model_dir):
+def test_without_a_chat_template_a_conversation_is_the_plain_rendering_rewards_and_exports_use(tiny_plain_model_dir):
     settings = tiny(tiny_plain_model_dir)
     backend = get_backend(settings)
 
     rendered = backend.loaded.tokenizer.decode(backend.encode(CONVERSATION[1:]))
 
-    assert rendered == "User: hello there\n\nAssistant: hi, how can I help?\n\nUser: Write a haiku about autumn.\n\nAssistant:"
+    assert rendered == "User: hello there\n\nAssistant: hi, how can I help?\n\nUser: Write a haiku about autumn.\n\n"
+    assert rendered == prompt_text(CONVERSATION[1:])
     assert [len(texts) for texts in backend.generate([CONVERSATION], 2, settings)] == [2]
 
 

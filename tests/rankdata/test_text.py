@@ -23,7 +23,9 @@ def test_a_string_prompt_is_text_to_continue_as_it_is():
 
 
 def test_the_exported_prompt_reads_back_as_the_conversation_that_renders_it_again():
-    for content in ["plain", "ends with a blank line\n\n", "User: a\n\nAssistant: b\n\nUser: c"]:
+    hh = "\n\nHuman: hi\n\nAssistant:"
+    assert prompt_text([{"role": "user", "content": hh}]) == hh  # an imported HH prompt exports as it came
+    for content in ["plain", hh, "ends with a blank line\n\n", "a colon:\n\n", "space ", "User: a\n\nAssistant: b\n\nUser: c"]:
         text = prompt_text([{"role": "user", "content": content}])
         assert prompt_text(messages_from_prompt_text(text)) == text
     assert prompt_text(messages_from_prompt_text(prompt_text(DIALOGUE))) == prompt_text(DIALOGUE)

@@ -30,12 +30,12 @@ def test_loads_pairs_ranks_and_tiers(tmp_path):
     "bad_line, reason",
     [
         ("{not json", "Expecting"),
-        ({"prompt": "p", "chosen": "a"}, "missing 'rejected'"),
+        ({"prompt": "p", "chosen": "a"}, "rejected: missing"),
         ({"prompt": "p", "responses": ["a", "b"], "ranks": [0]}, "2 responses but 1 tiers"),
         ({"prompt": "p", "responses": ["a"], "ranks": [0]}, "at least 2 responses"),
-        ({"messages": [], "responses": ["a", "b"], "ranks": [0, 1]}, "'messages'"),
+        ({"messages": [], "responses": ["a", "b"], "ranks": [0, 1]}, "messages: must be"),
         ({"prompt": "p", "responses": ["a", "b"], "ranks": [0, "1"]}, "integers"),
-        ({"prompt": "p", "responses": ["a", "b"]}, "missing 'ranks' or 'tiers'"),
+        ({"prompt": "p", "responses": ["a", "b"]}, "tiers: missing"),
     ],
 )
 def test_bad_line_error_names_line_and_reason(tmp_path, bad_line, reason):

@@ -23,13 +23,6 @@ def check_prompts(prompts):
     return prompts
 
 
-def conversation_as_text(messages):
-    """Render a conversation for a model without a chat template: one "role: content" block per message,
-    then an open assistant turn for the model to complete."""
-    turns = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
-    return "\n\n".join(turns) + "\n\nAssistant:"
-
-
 def cut_at_stop(text, stop):
     """Text up to (not including) the earliest stop string, as OpenAI-compatible servers return it."""
     cut = len(text)

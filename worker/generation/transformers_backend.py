@@ -18,8 +18,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList, StaticCache
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
+from rankdata.text import generation_text
 from worker.generation.errors import GenerationOutOfMemory, PromptTooLong
-from worker.generation.prompts import check_prompts, conversation_as_text, cut_at_stop, is_conversation
+from worker.generation.prompts import check_prompts, cut_at_stop, is_conversation
 from worker.generation.settings import (
     BUNDLED_DISTRIBUTION,
     BUNDLED_GGUF_FILE,
@@ -165,16 +166,12 @@ class TransformersBackend:
         return self.loaded.revision
 
     def encode(self, prompt):
-        """Token ids of a prompt: a conversation through the chat template (or a plain transcript when the
-        tokenizer has none), a string as raw text to continue."""
+        """Token ids of a prompt: a conversation through the chat template (or rankdata's plain rendering
+        when the tokenizer has none), a string as raw text to continue."""
         tokenizer = self.loaded.tokenizer
-        if not is_conversation(prompt):
-            return tokenizer(prompt)["input_ids"]
-        if tokenizer.chat_template:
-            text = tokenizer.apply_chat_template(list(prompt), add_generation_prompt=True, tokenize=False)
-            # The template already wrote any BOS token it wants.
-            return tokenizer(text, add_special_tokens=False)["input_ids"]
-        return tokenizer(conversation_as_text(prompt))["input_ids"]
+        # A chat template already wrote any BOS token it wants.
+        templated = is_conversation(prompt) and bool(tokenizer.chat_template)
+        return tokenizer(generation_text(tokenizer, prompt), add_special_tokens=not templated)["input_ids"]
 
     def generate(self, prompts, k, settings, max_batch_prompts=None):
         """K texts per prompt, without the prompt, cut at the first stop string.
