@@ -3,7 +3,7 @@ a database row into an output record, and the Arrow schema of that record.
 
 Comparisons are derived here, in SQL, from the rankings (a self-join of the candidate ratings of one ranking
 where one tier beats the other): Rankwise stores rankings once and never a comparisons table. The SQL is kept
-for speed (the pair join streams a million rows from PostgreSQL); tests/rankdata/test_sql_definitions.py checks
+for speed (the pair join streams a million rows from PostgreSQL); tests/exports/test_rankdata_contract.py checks
 that it gives exactly rankdata's comparisons and agreement. The records themselves are rankdata.records'.
 
 Every query is ordered (by ranking, demonstration or prompt id, then candidate index), so the same data gives

@@ -70,7 +70,7 @@ def comparison_counts(project, *, after_ranking_id=None):
     `scored` counts comparisons whose two candidates both have a reward; `rm_agrees` those where the
     reward model scores the labelers' winner strictly higher. One aggregate query: the pair join runs
     in the database instead of loading every rating. Its comparisons (every pair of ratings of a ranking
-    with `w.tier < l.tier`) are rankdata.comparisons.comparisons; tests/rankdata/test_sql_definitions.py
+    with `w.tier < l.tier`) are rankdata.comparisons.comparisons; tests/exports/test_rankdata_contract.py
     checks that they stay the same."""
     rating, ranking = CandidateRating._meta.db_table, Ranking._meta.db_table
     prompt, candidate = Prompt._meta.db_table, Candidate._meta.db_table

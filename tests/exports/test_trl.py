@@ -56,3 +56,51 @@ def test_reward_trainer_reads_the_pairwise_export(tmp_path, shared_data):
     assert len(losses) == 3 and all(loss == loss and loss > 0 for loss in losses)  # finite, not NaN
     after = [p for p in model.parameters() if p.requires_grad]
     assert any(not torch.equal(a, b) for a, b in zip(before, after))  # the optimiser really stepped
+
+
+def test_trl_on_the_pairwise_export_sees_the_token_ids_the_platform_trainer_sees(tmp_path):
+    """For every comparison, TRL's RewardTrainer tokenizes the exported prompt + chosen/rejected into the
+    same ids as Rankwise's trainer encodes that ranking's winner/loser: one text, one tokenization."""
+    import datasets
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    from labeling.roles import LABELER_GROUP
+    from rewards.data import ranking_groups
+    from rewards.training import encode
+    from tests.conftest import add_ready_prompt, make_user
+    from tests.exports.conftest import rank
+
+    project = Project.objects.create(name="Same text", k=3, overlap=2)
+    labelers = [make_user("ranker-a", LABELER_GROUP), make_user("ranker-b", LABELER_GROUP)]
+    conversations = [
+        [{"role": "user", "content": "Tell me a joke"}],
+        [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hi"},
+         {"role": "assistant", "content": "hello"}, {"role": "user", "content": "Name a colour."}],
+        [{"role": "user", "content": "\n\nHuman: can you help me?\n\nAssistant:"}],  # an HH-style prompt
+    ]
+    for messages in conversations:
+        prompt = add_ready_prompt(project, "x", candidates=["Why did the chicken cross?", " Blue.", "no"])
+        prompt.messages = messages
+        prompt.save(update_fields=["messages"])
+        rank(prompt, labelers[0], [1, 2, 3])
+        rank(prompt, labelers[1], [2, 1, 2])
+    path, rows = run_export(ExportSpec.from_dict({"project_id": project.pk, "dataset": "pairwise",
+                                                  "format": "parquet"}), tmp_path / "export")
+    pairs = datasets.load_dataset("parquet", data_files=str(path), split="train")
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_folder())
+    tokenizer.eos_token = tokenizer.sep_token  # a BERT tokenizer has no EOS; TRL appends one to each text
+    model = AutoModelForSequenceClassification.from_pretrained(minilm_folder(), num_labels=1)
+    trainer = RewardTrainer(model=model, processing_class=tokenizer, train_dataset=pairs,
+                            args=RewardConfig(output_dir=str(tmp_path / "rm"), report_to=[], use_cpu=True,
+                                              max_length=None, disable_tqdm=True))
+    trl_ids = [(row["chosen_ids"], row["rejected_ids"]) for row in trainer.train_dataset]
+
+    # The export orders a ranking's comparisons as RankingGroup.pairs() does (rankdata's order).
+    ours = [(encode(tokenizer, group.prompt, group.responses[w], 512)["input_ids"],
+             encode(tokenizer, group.prompt, group.responses[l], 512)["input_ids"])
+            for group in ranking_groups(project) for w, l in group.pairs()]
+    assert rows == len(ours) == 3 * (3 + 2) and trl_ids == ours
+    decoded = {tokenizer.decode(ids) for pair in ours for ids in pair}
+    assert "[CLS] tell me a joke why did the chicken cross? [SEP] [SEP]" in decoded

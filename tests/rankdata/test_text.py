@@ -47,7 +47,7 @@ def test_generation_uses_the_chat_template_where_there_is_one_and_the_plain_text
 
 
 def test_importing_rankdata_imports_no_django_and_no_app():
-    code = ("import sys, rankdata, rankdata.text, rankdata.comparisons, rankdata.agreement; "
+    code = ("import sys, rankdata, rankdata.text, rankdata.comparisons, rankdata.records, rankdata.agreement; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('django', 'labeling', 'rewards', 'exports', 'worker')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
