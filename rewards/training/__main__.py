@@ -22,7 +22,7 @@ from .trainer import train_reward_model
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rewards.training", description=__doc__.splitlines()[0])
-    parser.add_argument("--from-jsonl", required=True, help="Rankings: {prompt, chosen, rejected} or {messages|prompt, responses, ranks|tiers}.")
+    parser.add_argument("--from-jsonl", required=True, help="Rankings: pairs {prompt, chosen, rejected}, Rankwise's grouped export, or Open-Assistant {messages, responses, ranks}.")
     parser.add_argument("--output", required=True, help="Checkpoint directory to write (atomically).")
     parser.add_argument("--validation-fraction", type=float, default=0.1, help="Share of prompts held out.")
     hints = typing.get_type_hints(RewardConfig)
