@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from itertools import combinations
 
+from .comparisons import dense_tiers
+
+
 def _as_mapping(ranking) -> Mapping:
     return ranking if isinstance(ranking, Mapping) else dict(enumerate(ranking))
 
@@ -68,7 +71,8 @@ def krippendorff_alpha(prompts: Sequence[Mapping]) -> float | None:
     """Krippendorff's alpha (ordinal) over every ranking of a project.
 
     `prompts`: one {labeler: ranking} per prompt. Each (prompt, candidate) is a unit and its tier the
-    value a labeler gave it (a candidate only one labeler ranked carries no information). None when
+    value a labeler gave it, renumbered densely (1, 2, ... without gaps) so that the ordinal distances
+    depend on the order alone; a candidate only one labeler ranked carries no information. None when
     alpha is undefined (no unit ranked twice, or one value in all the data)."""
     import numpy as np
     import krippendorff
@@ -77,13 +81,15 @@ def krippendorff_alpha(prompts: Sequence[Mapping]) -> float | None:
     row = {labeler: index for index, labeler in enumerate(labelers)}
     columns = []
     for rankings in prompts:
-        candidates = sorted({c for ranking in rankings.values() for c in _as_mapping(ranking)}, key=str)
-        for candidate in candidates:
+        dense = {}
+        for labeler, ranking in rankings.items():
+            ranking = _as_mapping(ranking)
+            dense[labeler] = dict(zip(ranking, dense_tiers(list(ranking.values()))))
+        for candidate in sorted({c for ranking in dense.values() for c in ranking}, key=str):
             column = [np.nan] * len(labelers)
-            for labeler, ranking in rankings.items():
-                tier = _as_mapping(ranking).get(candidate)
-                if tier is not None:
-                    column[row[labeler]] = tier
+            for labeler, ranking in dense.items():
+                if candidate in ranking:
+                    column[row[labeler]] = ranking[candidate]
             columns.append(column)
     if not columns:
         return None

@@ -42,6 +42,7 @@ def test_krippendorff_alpha_ordinal_by_hand():
     assert krippendorff_alpha([{"A": [1, 2, 3], "B": [1, 3, 2]}]) == pytest.approx(1 - (16 / 6) / 6.4)  # 7/12
     # With ties: (1,1) (1,2) (2,2); n1 = n2 = 3; d(1,2)^2 = 9. Do = 18/6, De = 2*9*9/30: alpha = 4/9.
     assert krippendorff_alpha([{"A": [1, 1, 2], "B": [1, 2, 2]}]) == pytest.approx(4 / 9)
+    assert krippendorff_alpha([{"A": [1, 1, 5], "B": {0: 2, 1: 7, 2: 7}}]) == pytest.approx(4 / 9)  # order, not numbers
     # Two prompts, perfect agreement; a third labeler who ranked alone adds nothing pairable.
     assert krippendorff_alpha([{"A": [1, 2], "B": [1, 2]}, {"A": [2, 1], "B": [2, 1], }]) == pytest.approx(1.0)
     assert krippendorff_alpha([{"A": [1, 2]}]) is None
