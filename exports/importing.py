@@ -39,7 +39,7 @@ from labeling.importing import ImportFailed, _error_text, jsonl_records, row_fro
 from labeling.importing import parse as parse_prompt_file
 from labeling.limits import MAX_INT32, check_settings_object
 from labeling.models import PromptSource
-from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K, validate_ratings, validate_text
+from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K, validate_ratings, validate_strength, validate_text
 from rankdata.records import RecordError, is_ranked, read_ranked
 
 NEUTRAL_LIKERT = (LIKERT_MIN + LIKERT_MAX) // 2
@@ -55,6 +55,7 @@ class ImportedRanking:
     ratings: list  # [{"candidate": index, "tier", "likert", "flags"}]
     time_spent_ms: int = 0
     created_at: object = None
+    strength: str = ""  # labeling.validation.PREFERENCE_STRENGTHS name, "" when not stated
 
 
 @dataclass
@@ -254,6 +255,7 @@ def grouped_prompt(ranked, line, k):
     flags = lists.get("flags") or [[]] * n
     sources = lists.get("candidate_sources") or ["imported"] * n
     model_names = lists.get("model_names") or [""] * n
+    generators = lists.get("generators") or [""] * n
     revisions = lists.get("model_revisions") or [""] * n
     sampling = lists.get("sampling") or ["{}"] * n
     seeds = lists.get("seeds") or [None] * n
@@ -261,9 +263,10 @@ def grouped_prompt(ranked, line, k):
     candidates = {}
     for i, index in enumerate(indexes):
         candidate = _candidate(texts[i], index, f"{field_name}[{i}]")
-        for name, values in (("source", sources), ("model_name", model_names), ("model_revision", revisions)):
-            if not isinstance(values[i], str) or len(values[i]) > 300:
-                raise ValidationError({f"{name}s[{i}]": "must be a string of at most 300 characters"})
+        for name, values, longest in (("source", sources, 300), ("generator", generators, 100),
+                                      ("model_name", model_names, 300), ("model_revision", revisions, 300)):
+            if not isinstance(values[i], str) or len(values[i]) > longest:
+                raise ValidationError({f"{name}s[{i}]": f"must be a string of at most {longest} characters"})
             candidate[name] = values[i]
         try:
             candidate["sampling"] = orjson.loads(sampling[i]) if isinstance(sampling[i], str) else sampling[i]
@@ -293,7 +296,7 @@ def grouped_prompt(ranked, line, k):
             raise ValidationError({"created_at": "must be an ISO 8601 date and time"})
     ranking = ImportedRanking(line=line, labeler=_labeler(ranked), order=list(indexes), ratings=ratings,
                               time_spent_ms=_int(ranked.record.get("time_spent_ms", 0), "time_spent_ms", 0, MAX_INT32),
-                              created_at=created_at)
+                              created_at=created_at, strength=validate_strength(ranked.record.get("strength"), dense))
     return RankedPrompt(line=line, prompt=prompt, source=_source(ranked.record), candidates=candidates,
                         rankings=[ranking])
 

@@ -185,7 +185,7 @@ def import_ranked_prompts(project, items, labeler_for):
                                   state=TaskState.SUBMITTED, display_order=order, time_spent_ms=imported.time_spent_ms,
                                   finished_at=imported.created_at or timezone.now()))
                 rankings.append(Ranking(prompt=prompt, labeler=labeler, display_order=order,
-                                        time_spent_ms=imported.time_spent_ms))
+                                        time_spent_ms=imported.time_spent_ms, strength=imported.strength))
                 imported_rankings.append(imported)
             tasks += [Task(project=project, prompt=prompt, kind=TaskKind.RANK)
                       for _ in range(project.overlap - len(item.rankings))]

@@ -9,7 +9,7 @@ import pytest
 from exports.importing import import_file
 from exports.runner import run_export
 from exports.spec import ExportSpec
-from labeling.models import Project, Prompt, Ranking
+from labeling.models import Candidate, Project, Prompt, Ranking
 from labeling.roles import LABELER_GROUP
 from rankdata.agreement import prompt_agreement
 from rankdata.comparisons import comparisons
@@ -40,7 +40,8 @@ def team_project(db):
         prompt = add_ready_prompt(project, messages[-1]["content"])
         Prompt.objects.filter(pk=prompt.pk).update(messages=messages)
         prompt.refresh_from_db()
-        for labeler in labelers:
+        rank(prompt, labelers[0], rng.sample([1, 2, 3], 3))  # a strict order, as a strength needs
+        for labeler in labelers[1:]:
             rank(prompt, labeler, [rng.randint(1, 3) for _ in range(3)])
     return project
 
@@ -84,7 +85,12 @@ def test_the_pairwise_export_round_trips_to_the_same_bytes(tmp_path, team_projec
 
 
 def test_the_grouped_export_round_trips_to_the_same_bytes(tmp_path, team_project):
+    Candidate.objects.filter(prompt__project=team_project, index=1).update(generator="policy-b")
+    strict = next(r for r in Ranking.objects.filter(prompt__project=team_project)
+                  if sorted(r.ratings.values_list("tier", flat=True)) == [1, 2, 3])
+    Ranking.objects.filter(pk=strict.pk).update(strength="significantly_better")
     exported = export(team_project, tmp_path / "a", "grouped")
+    assert b'"policy-b"' in exported.read_bytes() and b'"significantly_better"' in exported.read_bytes()
     copy = Project.objects.create(name="Groups", k=3, overlap=3)
     import_file(copy, exported)
     assert export(copy, tmp_path / "b", "grouped").read_bytes() == exported.read_bytes()

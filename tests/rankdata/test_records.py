@@ -8,12 +8,12 @@ from rankdata.text import prompt_text
 
 MESSAGES = [{"role": "user", "content": "Name a colour."}]
 CANDIDATES = [
-    {"text": "Blue.", "index": 2, "tier": 1, "likert": 6, "flags": [], "source": "model", "model_name": "tiny",
+    {"text": "Blue.", "index": 2, "tier": 1, "likert": 6, "flags": [], "source": "model", "generator": "a", "model_name": "tiny",
      "model_revision": "abc", "sampling": "{}", "seed": 3, "reward": 0.5},
-    {"text": "Red.", "index": 0, "tier": 1, "likert": 6, "flags": [], "source": "model", "model_name": "tiny",
+    {"text": "Red.", "index": 0, "tier": 1, "likert": 6, "flags": [], "source": "model", "generator": "a", "model_name": "tiny",
      "model_revision": "abc", "sampling": "{}", "seed": 1, "reward": None},
     {"text": "Soup.", "index": 1, "tier": 2, "likert": 2, "flags": ["off_topic"], "source": "model",
-     "model_name": "tiny", "model_revision": "abc", "sampling": "{}", "seed": 2, "reward": -1.0},
+     "generator": "b", "model_name": "tiny", "model_revision": "abc", "sampling": "{}", "seed": 2, "reward": -1.0},
 ]
 
 
@@ -31,6 +31,7 @@ def test_the_kwise_record_reads_back_as_written_with_extra_fields_at_the_end():
     assert (ranked.id, ranked.labeler, ranked.is_pair) == ("p-1", "labeler-1", False)
     assert ranked.candidate_fields["candidate_indexes"] == [2, 0, 1]
     assert ranked.candidate_fields["flags"] == [[], [], ["off_topic"]]
+    assert ranked.candidate_fields["generators"] == ["a", "a", "b"] and ranked.record["strength"] is None
 
 
 def test_pairs_with_and_without_margin():
