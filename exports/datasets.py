@@ -21,7 +21,7 @@ from labeling.models import Ranking
 from labeling.models.rankings import prompts_agreeing
 from labeling.validation import preference_margin
 from rankdata.records import kwise_record, pairwise_record, sft_chat_record, sft_record
-from rankdata.text import prompt_text
+from rankdata.text import conversation_text, prompt_text
 
 # A placeholder user made by an import carries the pseudonym it had in the source; see exports.importing.
 EXTERNAL_LABELER_PREFIX = "ext:"
@@ -80,8 +80,10 @@ class Prompts:
             for prompt_id, messages, group in conn.execute(
                     "SELECT id, messages::text, split_group FROM labeling_prompt WHERE id = ANY(%s)", [missing]):
                 messages = orjson.loads(messages)
-                text = prompt_text(messages)
-                self.by_id[prompt_id] = PromptInfo(messages, text, split_of(group or text, self.seed, self.shares))
+                # The split hashes the conversation's text without prompt_text's ending, as it always has,
+                # so a prompt stays in the split earlier exports put it in.
+                split = split_of(group or conversation_text(messages), self.seed, self.shares)
+                self.by_id[prompt_id] = PromptInfo(messages, prompt_text(messages), split)
         return self.by_id
 
 
