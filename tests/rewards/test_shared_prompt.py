@@ -6,10 +6,11 @@ from rewards.training import RankingCollator, RankingGroup, RewardConfig, load_b
 from rewards.training.collate import model_inputs
 from rewards.training.prefix import SharedPromptCollator, common_prefix_length
 
+# String prompts end as exported prompts do (rankdata.text.prompt_text), so the response starts a new token.
 GROUPS = [
-    RankingGroup("Write a short poem about the sea.", ["The sea is wide.", "Waves", "Blue water, blue sky, and a gull over the harbour."], [1, 3, 2]),
+    RankingGroup("Write a short poem about the sea.\n\n", ["The sea is wide.", "Waves", "Blue water, blue sky, and a gull over the harbour."], [1, 3, 2]),
     RankingGroup([{"role": "user", "content": "Explain gravity to a child."}], ["Things fall down.", "It pulls.", "Mass attracts mass.", "Ask later."], [2, 1, 3, 4]),
-    RankingGroup("Say hello to the world.", ["hello world", "hi"], [1, 2]),
+    RankingGroup("Say hello to the world.\n\n", ["hello world", "hi"], [1, 2]),
 ]
 
 
@@ -25,7 +26,9 @@ def test_packed_groups_score_like_one_forward_per_response(classifier, tiny_mode
     assert packed.shape == plain.shape == (9,)
     assert packed == pytest.approx(plain, abs=1e-5)
     assert packed_batch["input_ids"].shape[0] == 3  # one row per group
-    assert packed_batch["input_ids"].numel() < plain_batch["attention_mask"].sum()  # fewer tokens, padding included
+    # Fewer tokens: a packed row ends at its last reward position.
+    packed_tokens = sum(max(p for r, p in packed_batch["reward_positions"].tolist() if r == row) + 1 for row in range(3))
+    assert packed_tokens < plain_batch["attention_mask"].sum()
     assert all(torch.equal(packed_batch[key], plain_batch[key]) for key in ("winner_rows", "loser_rows", "pair_group"))
 
 
