@@ -38,7 +38,8 @@ def reviewed_project(ranked_project, labeler, other_labeler):
 
 
 def exported(tmp_path, project, **filters):
-    return {(row["prompt"], row["labeler"]) for row in export_rows(tmp_path, project, "grouped", filters=filters)}
+    return {(row["messages"][-1]["content"], row["labeler"])
+            for row in export_rows(tmp_path, project, "grouped", filters=filters)}
 
 
 def names(*pairs):
@@ -60,7 +61,7 @@ def test_the_default_export_leaves_out_rejected_quarantined_and_gold_rankings(tm
     assert exported(tmp_path, reviewed_project, include_quarantined=True, min_agreement=0.9) == names(
         ("Write a haiku", labeler), ("Write a haiku", other_labeler))
     pairs = export_rows(tmp_path, reviewed_project, "pairwise")
-    assert {row["prompt"] for row in pairs} == {"Write a haiku"} and len(pairs) == 5 + 5
+    assert {row["prompt"] for row in pairs} == {"Write a haiku\n\n"} and len(pairs) == 5 + 5
 
 
 def test_training_reads_exactly_the_rankings_the_default_export_has(tmp_path, reviewed_project):
@@ -78,12 +79,12 @@ def test_each_exported_ranking_carries_its_quality(tmp_path, reviewed_project, l
 
     rows = export_rows(tmp_path, reviewed_project, "grouped", filters={"include_quarantined": True,
                                                                        "include_gold": True})
-    by_key = {(row["prompt"], row["labeler"]): row for row in rows}
+    by_key = {(row["messages"][-1]["content"], row["labeler"]): row for row in rows}
     haiku = by_key["Write a haiku", pseudonym(labeler.pk, labeler.username)]
     assert (haiku["gold"], haiku["review_status"], haiku["agreement"]) == (False, "accepted", 1.0)
     gravity = by_key["Explain gravity", pseudonym(labeler.pk, labeler.username)]
     assert gravity["review_status"] == "unreviewed" and gravity["agreement"] == pytest.approx(5 / 6)
-    colour = next(row for row in rows if row["prompt"] == "Say thanks")
+    colour = next(row for row in rows if row["prompt"] == "Say thanks\n\n")
     assert colour["gold"] is True and colour["agreement"] is None
 
 
