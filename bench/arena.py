@@ -43,6 +43,8 @@ os.environ.update({"DATABASE_URL": f"postgres://rankwise@127.0.0.1:5432/{DB_NAME
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 
+from tests.tiny_models import tiny_llama  # noqa: E402
+
 # Bradley-Terry strengths (log-odds) the simulated labelers judge by: good beats worse 69% of the time,
 # worse beats worst 69%, good beats worst 83%.
 TRUE_STRENGTHS = {"good": 0.8, "worse": 0.0, "worst": -0.8}
@@ -62,31 +64,6 @@ def create_database():
 
     django.setup()
     call_command("migrate", verbosity=0, interactive=False)
-
-
-def tiny_model(path):
-    """A 2-layer Llama with a byte-level BPE tokenizer and a chat template: sampling is real and cheap."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.train_from_iterator(["Say hello to the world.", "Write a short poem about the sea."] * 5,
-                                  trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>", "<pad>"],
-                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
-    fast.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-                          "{% if add_generation_prompt %}assistant:{% endif %}")
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
-                         pad_token_id=fast.pad_token_id)
-    LlamaForCausalLM(config).save_pretrained(path)
-    fast.save_pretrained(path)
-    return str(path)
 
 
 def make_project(model_path, prompt_count, overlap):
@@ -249,7 +226,7 @@ def main():
     from labeling.model_comparison import project_comparison, project_rankings
 
     with tempfile.TemporaryDirectory() as folder:
-        project = make_project(tiny_model(Path(folder) / "tiny-llama"), args.prompts, args.overlap)
+        project = make_project(str(tiny_llama(Path(folder) / "tiny-llama")), args.prompts, args.overlap)
         rankings = label_through_the_api(project, args.labelers, rng)
         intake_duplicates, intake_overhead = intake(project, args.families, rng)
     started = time.perf_counter()
