@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def django_process(code_or_args, **env):
-    base = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "DJANGO_DEBUG", "RANKWISE_HTTPS")}
+    # A production process's environment: none of the test run's own settings, such as the async-safety
+    # switch the browser tests set for Playwright (check --deploy rightly refuses it).
+    ignored = ("DJANGO_SECRET_KEY", "DJANGO_DEBUG", "RANKWISE_HTTPS", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    base = {k: v for k, v in os.environ.items() if k not in ignored}
     args = code_or_args if isinstance(code_or_args, list) else ["-c", code_or_args]
     return subprocess.run([sys.executable, *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True,
                           timeout=120)
