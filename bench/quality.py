@@ -137,6 +137,8 @@ def setup_projects(admin_client, count, groups, rng):
     lines = "\n".join(json.dumps({"messages": g["messages"], "candidates": g["responses"], "id": str(i)})
                       for i, g in enumerate(groups))
     for n in range(count):
+        from exports.tasks import run_import_job
+
         made = admin_client.post("/api/projects/", {"name": f"quality bench {n}", "k": K, "overlap": OVERLAP,
                                                     "demonstrations_enabled": False, "write_prompts_enabled": False,
                                                     **RULES}, format="json")
@@ -148,7 +150,9 @@ def setup_projects(admin_client, count, groups, rng):
         with open(upload.name, "rb") as file:
             imported = admin_client.post(f"/api/projects/{project.pk}/import/", {"file": file}, format="multipart")
         os.unlink(upload.name)
-        assert imported.status_code == 201, imported.content
+        # Web imports are Celery jobs now (202); this process plays the worker and runs the job itself.
+        assert imported.status_code == 202, imported.content
+        run_import_job(imported.json()["id"])
         prompts = {}
         for candidate in Candidate.objects.filter(prompt__project=project).select_related("prompt"):
             group = groups[int(candidate.prompt.external_id)]
