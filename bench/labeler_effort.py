@@ -22,6 +22,7 @@ Prints one JSON object on its last line.
 import argparse
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -47,6 +48,8 @@ VAR_DIR = tempfile.mkdtemp(prefix="rankwise-effort-")
 os.environ.update({"DATABASE_URL": DATABASE_URL, "DJANGO_SETTINGS_MODULE": "config.settings",
                    "CELERY_BROKER_URL": "memory://", "DJANGO_DEBUG": "0", "RANKWISE_VAR_DIR": VAR_DIR,
                    "RANKWISE_LOG_LEVEL": "WARNING", "PYTHONWARNINGS": "ignore",
+                   # Production settings refuse to start without a real key (issue 9's hardening).
+                   "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50),
                    # Playwright's sync API runs an event loop; the ORM calls happen between browser steps.
                    "DJANGO_ALLOW_ASYNC_UNSAFE": "true"})
 sys.path.insert(0, str(ROOT))
