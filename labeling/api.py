@@ -2,6 +2,7 @@
 exports.api).
 
 Views are thin: they check input shape with serializers and call one labeling.workflow function."""
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as ModelValidationError
 from django.db import transaction
@@ -242,6 +243,24 @@ class SubmitResult(serializers.Serializer):
 
 class RankingSubmitResult(SubmitResult):
     next = TaskSerializer(allow_null=True, help_text="The labeler's next ranking task, or null when none is left.")
+    amendable_until = serializers.DateTimeField(
+        allow_null=True, help_text="Until when POST /api/tasks/{id}/amend/ may change this ranking (null: never).")
+
+
+class StoredRatingSerializer(serializers.Serializer):
+    candidate = serializers.IntegerField(source="candidate_id")
+    tier = serializers.IntegerField()
+    likert = serializers.IntegerField()
+    flags = serializers.ListField(child=serializers.CharField())
+
+
+class AmendableRankingSerializer(serializers.Serializer):
+    """A labeler's own submitted ranking, to amend: the task as it was shown, and what they stored."""
+
+    task = TaskSerializer()
+    ratings = StoredRatingSerializer(many=True)
+    strength = serializers.CharField()
+    amendable_until = serializers.DateTimeField()
 
 
 class OwnRankingSerializer(serializers.ModelSerializer):
@@ -253,7 +272,7 @@ class OwnRankingSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Ranking
-        fields = ["id", "prompt", "task", "created_at", "review_status", "review_reason", "reviewed_at"]
+        fields = ["id", "prompt", "task", "created_at", "amended_at", "review_status", "review_reason", "reviewed_at"]
 
     def get_review_status(self, ranking) -> str:
         return ranking.review_as_labeler_sees_it()[0]
@@ -483,7 +502,35 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         ranking, following = self._submit(request, RankingSubmission, lambda task_id, data: (
             workflow.submit_ranking_and_lease_next(task_id, request.user, ratings=data["ratings"],
                                                    time_spent_ms=data["time_spent_ms"], strength=data["strength"])))
-        return Response({**self._result(ranking), "next": task_payload(following) if following else None})
+        return Response({**self._result(ranking), "next": task_payload(following) if following else None,
+                         "amendable_until": ranking.amendable_until if settings.RANKWISE_AMEND_MINUTES else None})
+
+    @extend_schema(methods=["GET"], request=None, responses=AmendableRankingSerializer)
+    @extend_schema(methods=["POST"], request=RankingSubmission, responses=SubmitResult)
+    @action(detail=True, methods=["get", "post"])
+    def amend(self, request, pk=None):
+        """GET: the caller's ranking of this task as stored, to amend. POST: replace it (the body as for a
+        ranking). Within RANKWISE_AMEND_MINUTES of submitting and before a reviewer decides on it; otherwise
+        409 with the reason. Another labeler's task is a 404."""
+        if request.method == "GET":
+            ranking = (Ranking.objects.select_related("task__project", "prompt__gold").prefetch_related("ratings")
+                       .filter(task_id=self._task_id(), labeler=request.user).first())
+            if ranking is None:
+                raise NotFound("no submitted ranking of yours for this task")
+            refusal = ranking.amend_refusal()
+            if refusal:
+                return Response({"detail": refusal}, status=status.HTTP_409_CONFLICT)
+            task = Task.objects.with_payload().get(pk=ranking.task_id)
+            return Response({"task": task_payload(task),
+                             "ratings": StoredRatingSerializer(ranking.ratings.all(), many=True).data,
+                             "strength": ranking.strength, "amendable_until": ranking.amendable_until})
+        try:
+            ranking = self._submit(request, RankingSubmission, lambda task_id, data: workflow.amend_ranking(
+                task_id, request.user, ratings=data["ratings"], time_spent_ms=data["time_spent_ms"],
+                strength=data["strength"]))
+        except workflow.AmendRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(self._result(ranking))
 
     @extend_schema(request=SkipSubmission, responses=SubmitResult)
     @action(detail=True, methods=["post"])

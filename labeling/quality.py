@@ -6,7 +6,7 @@ Labelers never get these: every caller is an admin view."""
 from collections import defaultdict
 
 from django.db import connection
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -129,13 +129,23 @@ def refresh_alpha(project):
 
 
 def refresh_stale_alphas():
-    """Refresh alpha of every project whose ranking count changed since its last refresh (the beat job)."""
-    counts = Ranking.objects.filter(prompt__gold__isnull=True).values("prompt__project").annotate(n=Count("pk"))
-    stored = dict(ProjectAgreement.objects.values_list("project_id", "rankings"))
-    stale = [row["prompt__project"] for row in counts if stored.get(row["prompt__project"]) != row["n"]]
+    """Refresh alpha of every project whose ranking count changed, or one of whose rankings was amended,
+    since its last refresh (the beat job)."""
+    counts = (Ranking.objects.filter(prompt__gold__isnull=True).values("prompt__project")
+              .annotate(n=Count("pk"), amended=Max("amended_at")))
+    stored = {project: (rankings, computed_at) for project, rankings, computed_at
+              in ProjectAgreement.objects.values_list("project_id", "rankings", "computed_at")}
+    stale = [row["prompt__project"] for row in counts if _alpha_is_stale(stored.get(row["prompt__project"]), row)]
     for project in Project.objects.filter(pk__in=stale):
         refresh_alpha(project)
     return len(stale)
+
+
+def _alpha_is_stale(stored, now):
+    if stored is None or stored[0] != now["n"]:
+        return True
+    computed_at = stored[1]
+    return now["amended"] is not None and (computed_at is None or now["amended"] > computed_at)
 
 
 def review_progress(project):

@@ -22,7 +22,8 @@ from labeling.models import (
     Project, Prompt, PromptAgreement, PromptKind, PromptSource, PromptState, Qualification, RankOrder, Ranking,
     ReviewCause, ReviewStatus, SkipReason, Task, TaskKind, TaskState, lease_duration,
 )
-from labeling.models.quality import add_to_counters
+from labeling.limits import MAX_INT32
+from labeling.models.quality import add_to_counters, shift_counters
 from labeling.validation import (
     validate_candidates, validate_messages, validate_ratings, validate_reference, validate_strength,
     validate_text,
@@ -410,11 +411,7 @@ def _submit_ranking(task_id, labeler, ratings, time_spent_ms, strength):
     ranking = Ranking.objects.create(prompt_id=task.prompt_id, labeler=labeler, task=task,
                                      display_order=candidate_ids, time_spent_ms=time_spent_ms, strength=strength,
                                      **_review_sample(task.project))
-    CandidateRating.objects.bulk_create([
-        CandidateRating(ranking=ranking, candidate_id=r["candidate"], tier=tiers[r["candidate"]],
-                        likert=r["likert"], flags=sorted(set(r.get("flags") or [])))
-        for r in ratings
-    ])
+    _store_ratings(ranking, ratings, tiers)
     _finish(task, TaskState.SUBMITTED, time_spent_ms=time_spent_ms)
     # The last of a prompt's rank slots finishes it. The prompt's row lock orders concurrent last submits
     # (and so the additions to the prompt's agreement).
@@ -424,6 +421,78 @@ def _submit_ranking(task_id, labeler, ratings, time_spent_ms, strength):
     if not still_open and prompt.state == PromptState.READY and not _ask_another_labeler(prompt, agreement):
         move_prompt(prompt, PromptState.DONE)
     return ranking, True
+
+
+def _store_ratings(ranking, ratings, tiers):
+    CandidateRating.objects.bulk_create([
+        CandidateRating(ranking=ranking, candidate_id=r["candidate"], tier=tiers[r["candidate"]],
+                        likert=r["likert"], flags=sorted(set(r.get("flags") or [])))
+        for r in ratings
+    ])
+
+
+class AmendRefused(Exception):
+    """The labeler's own ranking may not be amended now; the message says why (Ranking.amend_refusal)."""
+
+
+@transaction.atomic
+def amend_ranking(task_id, labeler, *, ratings, time_spent_ms=0, strength=""):
+    """Replace the ranking the labeler submitted for task `task_id` with new `ratings` and `strength` (as
+    submit_ranking takes them), within RANKWISE_AMEND_MINUTES of submitting and before a reviewer decides on
+    it (Ranking.amend_refusal). `time_spent_ms`, the time spent amending, adds to the ranking's.
+
+    The figures end as if the new ranking had been the one submitted: the old ranking's contribution comes
+    out of every counter its submit moved and the new one's goes in, in this one transaction, and the rules
+    run on the result as after a submit. What the old figures set off meanwhile stays (a flag, an extra rank
+    slot, a contentious mark), except a qualification this ranking helped settle, which is settled again."""
+    task = (Task.objects.select_for_update(of=("self",)).select_related("project")
+            .filter(pk=task_id, labeler=labeler, kind=TaskKind.RANK).first())
+    if task is None:
+        raise TaskNotFound("no such ranking task of yours")
+    # Locks: task, ranking, prompt. Submits lock task then prompt, reviews ranking then prompt: no cycle.
+    ranking = Ranking.objects.select_for_update(of=("self",)).filter(task=task).first()
+    if ranking is None:
+        raise AmendRefused("this task has not been submitted")
+    prompt = _lock_prompt_query().select_related("gold").get(pk=task.prompt_id)
+    ranking.task, ranking.prompt = task, prompt
+    refusal = ranking.amend_refusal()
+    if refusal:
+        raise AmendRefused(refusal)
+    tiers = validate_ratings(ratings, ranking.display_order)
+    strength = validate_strength(strength, tiers)
+
+    gold = _gold_of(prompt)
+    scored_against = _scored_against(prompt, ranking, gold)
+    old_tiers = dict(ranking.ratings.values_list("candidate_id", "tier"))
+    old_rows, old_sums = _contribution(ranking, old_tiers, prompt, gold, *scored_against)
+    ranking.time_spent_ms = min(ranking.time_spent_ms + time_spent_ms, MAX_INT32)
+    new_rows, new_sums = _contribution(ranking, tiers, prompt, gold, *scored_against)
+    ranking.ratings.all().delete()
+    _store_ratings(ranking, ratings, tiers)
+    ranking.strength, ranking.amended_at = strength, timezone.now()
+    ranking.save(update_fields=["strength", "time_spent_ms", "amended_at"])
+    # The task's time is what the per-labeler speed figures read (labeling.quality.median_ms_per_ranking).
+    Task.objects.filter(pk=task.pk).update(time_spent_ms=ranking.time_spent_ms)
+
+    agreement = None
+    if new_sums is not None:
+        agreement, = shift_counters(PromptAgreement, ("prompt",), [_difference(new_sums, old_sums, ("prompt",), PROMPT_COUNTERS)])
+    keys = ("project", "labeler")
+    standings = shift_counters(LabelerQuality, keys, [_difference(new_rows[key], old_rows[key], keys, LABELER_COUNTERS)
+                                                       for key in sorted(new_rows)])
+    own = next(standing for standing in standings if standing.labeler_id == labeler.pk)
+    if (gold is not None and own.qualification in (Qualification.PASSED, Qualification.FAILED)
+            and own.qualification_done == task.project.qualification_tasks):
+        # The qualification was settled on exactly the gold rankings it holds now, this one among them.
+        LabelerQuality.objects.filter(pk=own.pk).update(qualification=Qualification.PENDING)
+        own.qualification = Qualification.PENDING
+    _after_scoring(prompt, gold, agreement, standings, tiers)
+    return ranking
+
+
+def _difference(new, old, key_fields, counters):
+    """new - old for each counter of two _contribution rows, with the row's key."""
+    return {**{name: new[name] for name in key_fields}, **{name: new[name] - old[name] for name in counters}}
 
 
 # --- Quality figures, kept up to date on every submit -------------------------------------------
@@ -443,6 +512,9 @@ LABELER_COUNTERS = (
 )
 
 
+PROMPT_COUNTERS = ("rankings", "agreeing_pairs", "pairs", "tau_sum", "tau_count")
+
+
 def _correlation_sums(prefix, xs, ys):
     return {f"{prefix}_n": len(xs), f"{prefix}_sx": sum(xs), f"{prefix}_sy": sum(ys),
             f"{prefix}_sxx": sum(x * x for x in xs), f"{prefix}_syy": sum(y * y for y in ys),
@@ -457,19 +529,38 @@ def _score_ranking(ranking, tiers, prompt):
     `tiers`: {candidate id: dense tier}; `prompt` read with its project and gold ranking. Returns the
     prompt's PromptAgreement (None for a gold prompt). A fixed number of statements, whatever the overlap:
     one read of the prompt's rankings (or, for a gold prompt, its candidates) and one addition per table."""
-    project = prompt.project
     gold = _gold_of(prompt)
-    if gold is None:
-        others, lengths = {}, {}
-        for labeler_id, candidate_id, tier, chars in (
-                CandidateRating.objects.filter(ranking__prompt=prompt).annotate(chars=Length("candidate__text"))
-                .values_list("ranking__labeler_id", "candidate_id", "tier", "chars")):
-            lengths[candidate_id] = chars
-            if labeler_id != ranking.labeler_id:
-                others.setdefault(labeler_id, {})[candidate_id] = tier
-    else:
-        lengths = dict(Candidate.objects.filter(prompt=prompt).annotate(chars=Length("text"))
-                       .values_list("id", "chars"))
+    rows, prompt_sums = _contribution(ranking, tiers, prompt, gold, *_scored_against(prompt, ranking, gold))
+    agreement = None
+    if prompt_sums is not None:
+        agreement, = add_to_counters(PromptAgreement, ("prompt",), [prompt_sums])
+    # In labeler order, so that two submits touching the same labelers lock their rows in the same order.
+    standings = add_to_counters(LabelerQuality, ("project", "labeler"), [rows[key] for key in sorted(rows)])
+    _after_scoring(prompt, gold, agreement, standings, tiers)
+    return agreement
+
+
+def _scored_against(prompt, ranking, gold):
+    """(the prompt's other labelers' tiers, {labeler id: {candidate id: tier}}, empty for a gold prompt;
+    each candidate's length in characters): what a ranking of `prompt` is compared with."""
+    if gold is not None:
+        return {}, dict(Candidate.objects.filter(prompt=prompt).annotate(chars=Length("text"))
+                        .values_list("id", "chars"))
+    others, lengths = {}, {}
+    for labeler_id, candidate_id, tier, chars in (
+            CandidateRating.objects.filter(ranking__prompt=prompt).annotate(chars=Length("candidate__text"))
+            .values_list("ranking__labeler_id", "candidate_id", "tier", "chars")):
+        lengths[candidate_id] = chars
+        if labeler_id != ranking.labeler_id:
+            others.setdefault(labeler_id, {})[candidate_id] = tier
+    return others, lengths
+
+
+def _contribution(ranking, tiers, prompt, gold, others, lengths):
+    """What one ranking with `tiers` adds to the figures: ({labeler id: LabelerQuality counters}, the
+    PromptAgreement counters, None for a gold prompt). Every counter a ranking moves is here, so that an
+    amendment can take one ranking's contribution out and put another's in (amend_ranking)."""
+    project = prompt.project
     order = ranking.display_order
     # Length rank 1 = the longest (ties share a rank), so that "longest first" correlates +1 with the tiers.
     length_rank = dict(zip(order, dense_tiers([-lengths[candidate] for candidate in order])))
@@ -479,34 +570,35 @@ def _score_ranking(ranking, tiers, prompt):
         **_correlation_sums("position", list(range(1, len(order) + 1)), tier_list),
         **_correlation_sums("length", [length_rank[candidate] for candidate in order], tier_list))
     rows = {ranking.labeler_id: own}
-    agreement = None
     if gold is not None:
         same, pairs = agreeing_pairs(tiers, gold.tiers)
         own.update(gold_rankings=1, gold_agreeing_pairs=same, gold_pairs=pairs)
-    else:
-        prompt_sums = {"prompt": prompt.pk, "project": project.pk, "rankings": 1, "agreeing_pairs": 0, "pairs": 0,
-                       "tau_sum": 0.0, "tau_count": 0}
-        for labeler_id, theirs in others.items():
-            same, pairs = agreeing_pairs(tiers, theirs)
-            tau = kendall_tau(tiers, theirs)
-            comparison = {"peer_comparisons": 1, "peer_agreeing_pairs": same, "peer_pairs": pairs,
-                          "peer_tau_sum": tau or 0.0, "peer_tau_count": int(tau is not None)}
-            rows[labeler_id] = _labeler_counters(project, labeler_id, **comparison)
-            for name, value in comparison.items():
-                own[name] += value
-            prompt_sums["agreeing_pairs"] += same
-            prompt_sums["pairs"] += pairs
-            prompt_sums["tau_sum"] += comparison["peer_tau_sum"]
-            prompt_sums["tau_count"] += comparison["peer_tau_count"]
-        agreement, = add_to_counters(PromptAgreement, ("prompt",), [prompt_sums])
-    # In labeler order, so that two submits touching the same labelers lock their rows in the same order.
-    standings = add_to_counters(LabelerQuality, ("project", "labeler"), [rows[key] for key in sorted(rows)])
+        return rows, None
+    prompt_sums = {"prompt": prompt.pk, "project": project.pk, **dict.fromkeys(PROMPT_COUNTERS, 0), "rankings": 1}
+    for labeler_id, theirs in others.items():
+        same, pairs = agreeing_pairs(tiers, theirs)
+        tau = kendall_tau(tiers, theirs)
+        comparison = {"peer_comparisons": 1, "peer_agreeing_pairs": same, "peer_pairs": pairs,
+                      "peer_tau_sum": tau or 0.0, "peer_tau_count": int(tau is not None)}
+        rows[labeler_id] = _labeler_counters(project, labeler_id, **comparison)
+        for name, value in comparison.items():
+            own[name] += value
+        prompt_sums["agreeing_pairs"] += same
+        prompt_sums["pairs"] += pairs
+        prompt_sums["tau_sum"] += comparison["peer_tau_sum"]
+        prompt_sums["tau_count"] += comparison["peer_tau_count"]
+    return rows, prompt_sums
+
+
+def _after_scoring(prompt, gold, agreement, standings, tiers):
+    """The rules, on the figures a ranking just moved: qualification and flags for each labeler concerned,
+    and promotion of a unanimously ranked prompt to gold."""
+    project = prompt.project
     for standing in standings:
         _apply_quality_rules(standing, project)
     if gold is None and project.gold_after_unanimous and agreement.rankings >= project.gold_after_unanimous \
             and agreement.agreeing_pairs == agreement.pairs:
         _store_gold(prompt, tiers, GoldSource.UNANIMOUS)
-    return agreement
 
 
 def _gold_of(prompt):

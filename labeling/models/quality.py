@@ -9,6 +9,7 @@ import math
 from django.conf import settings
 from django.db import connection, models
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from labeling.models.projects import Project
 from labeling.models.prompts import Prompt
@@ -39,6 +40,28 @@ def add_to_counters(model, key_fields, rows):
     sql = (f"INSERT INTO {table} ({', '.join(field.column for field in fields)}) VALUES {placeholders} "
            f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)} RETURNING *")
     return list(model.objects.raw(sql, values))
+
+
+def shift_counters(model, key_fields, rows):
+    """Add each row's numbers, negative ones included, to the stored row with the same key; returns the
+    stored rows after the change, in the order given. For an amended ranking, whose rows all exist already:
+    add_to_counters cannot subtract, since PostgreSQL checks the proposed INSERT row (its non-negative
+    counters) before it finds the conflict.
+
+    `rows`: dicts with every key field and the counters to change."""
+    table = model._meta.db_table
+    refreshed = [field for field in model._meta.concrete_fields if getattr(field, "auto_now", False)]
+    shifted = []
+    for row in rows:
+        keys = {model._meta.get_field(name).column: row[name] for name in key_fields}
+        deltas = {model._meta.get_field(name).column: value for name, value in row.items() if name not in key_fields}
+        sets = [f"{column} = {column} + %s" for column in deltas] + [f"{field.column} = %s" for field in refreshed]
+        values = [*deltas.values(), *[field.get_db_prep_save(timezone.now(), connection) for field in refreshed],
+                  *keys.values()]
+        sql = (f"UPDATE {table} SET {', '.join(sets)} WHERE {' AND '.join(f'{column} = %s' for column in keys)} "
+               "RETURNING *")
+        shifted += list(model.objects.raw(sql, values))
+    return shifted
 
 
 def correlation(n, sx, sy, sxx, syy, sxy):

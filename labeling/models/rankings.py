@@ -3,10 +3,13 @@ the ranking's review.
 
 Comparisons are derived from the tiers, never stored twice. A ranking's review state changes only through
 labeling.workflow, by the moves REVIEW_STATES allows."""
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from labeling.models.prompts import Candidate, Prompt
 from labeling.models.quality import PromptAgreement, of_gold_prompt, quarantined
@@ -84,6 +87,7 @@ class Ranking(models.Model):
     display_order = models.JSONField(help_text="Candidate ids in the order the labeler saw them.")
     time_spent_ms = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    amended_at = models.DateTimeField(null=True, blank=True, help_text="When its labeler last amended it.")
     strength = models.CharField(
         max_length=24, blank=True, choices=[(name, label) for name, (label, _) in PREFERENCE_STRENGTHS.items()],
         help_text="How much better the best response is than the second (Llama 2's scale); blank if not stated.")
@@ -122,6 +126,27 @@ class Ranking(models.Model):
         if self.review_status in (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED):
             return ReviewStatus(self.review_status), self.review_reason
         return ReviewStatus.UNREVIEWED, ""
+
+    @property
+    def amendable_until(self):
+        return self.created_at + timedelta(minutes=settings.RANKWISE_AMEND_MINUTES)
+
+    def amend_refusal(self, now=None):
+        """Why its labeler may not amend this ranking now, or None when they may: the one rule, read by
+        labeling.workflow.amend_ranking (under its locks) and by the pages that offer the amendment.
+
+        Needs the ranking's task and its prompt's gold (when it has one) at hand. A ranking waiting for
+        review may still be amended: a labeler cannot tell it is waiting (review_as_labeler_sees_it)."""
+        if self.review_status in (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED):
+            return "a reviewer has already decided on this ranking"
+        if not settings.RANKWISE_AMEND_MINUTES:
+            return "amending rankings is turned off here"
+        if (now or timezone.now()) >= self.amendable_until:
+            return f"rankings can be amended for {settings.RANKWISE_AMEND_MINUTES} minutes after submitting"
+        if hasattr(self.prompt, "gold") and not (self.task and self.task.gold_draw):
+            # The prompt became gold from the rankings, this one among them: others are scored against it now.
+            return "this ranking is now a reference for other labelers"
+        return None
 
     def comparisons(self):
         """(winner candidate id, loser candidate id) for every pair in different tiers; ties give none."""
