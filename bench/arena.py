@@ -18,7 +18,14 @@ Django test client, the project's first generator answering): --families distinc
 near-duplicates (other case, spacing and punctuation, another ending, another e-mail address), shuffled.
 - intake_duplicates: near-duplicates filed beyond the first prompt of each family (goal 0).
 - intake_p95_ms_overhead: 95th percentile of (the request's time in the client) minus (the generator's
-  own time, from the Server-Timing header): authentication, validation, filters, filing, response.
+  own time, from the Server-Timing header): middleware, authentication, validation, masking, queueing the
+  filing task, response. The filing itself (deduplication, the cap, the writes) runs in a Celery task: the
+  bench takes those tasks off the in-memory broker afterwards and runs them as a worker would, and
+  intake_duplicates counts what they filed. intake_p50_ms_parts: the endpoint's own split (Server-Timing).
+- intake_hosted_p95_ms_overhead (and _parts): the same calls to a project whose generator is an
+  OpenAI-compatible server in another process that answers at once, as README advises for API traffic;
+  its "generation" part is then the HTTP round trip to the generator.
+The tiny generators run on --torch-threads threads (1): see its help.
 
     python bench/arena.py [--prompts 80] [--overlap 2] [--simulations 100] [--rounds 200]
 
@@ -150,42 +157,130 @@ def intake_family(n, rng):
             + "thanks a lot!"]
 
 
-def intake(project, families, rng):
-    """Send the seeded set through the endpoint; (near-duplicates filed, p95 overhead in ms)."""
+def server_timing(response):
+    """{part: ms} from the endpoint's Server-Timing header."""
+    parts = (item.strip().partition(";dur=") for item in response["Server-Timing"].split(","))
+    return {name: float(ms) for name, _, ms in parts}
+
+
+def run_queued_filings():
+    """Take the intake's filing tasks off the (in-memory) broker in the order they were queued and run them
+    in this process, as a worker would; returns their outcomes."""
+    from celery import current_app
+
+    from intake.filing import FILE_PROMPT_TASK
+    from intake.tasks import file_prompt
+
+    outcomes = []
+    with current_app.connection_for_read() as connection:
+        queue = connection.SimpleQueue(current_app.conf.task_default_queue, no_ack=True)
+        while True:
+            try:
+                message = queue.get(block=False)
+            except queue.Empty:
+                break
+            if message.headers.get("task") == FILE_PROMPT_TASK:
+                args, kwargs, _ = message.decode()
+                outcomes.append(file_prompt(*args, **kwargs))
+    return outcomes
+
+
+def call_intake(token, model, sent):
+    """Each (family, text) of `sent` through the endpoint; (overheads in ms, {part: [ms]} from Server-Timing)."""
     from django.test import Client
 
+    client, overheads, parts = Client(), [], {}
+    for family, text in sent:
+        body = json.dumps({"model": model, "messages": [{"role": "user", "content": text}]})
+        started = time.perf_counter()
+        response = client.post("/v1/chat/completions", body, content_type="application/json",
+                               HTTP_AUTHORIZATION=f"Bearer {token}")
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200 and response["X-Rankwise-Intake"] == "queued", response.content
+        timing = server_timing(response)
+        overheads.append(elapsed - timing["generation"])
+        for name, ms in timing.items():
+            parts.setdefault(name, []).append(ms)
+    return overheads, {name: round(float(np.percentile(ms, 50)), 2) for name, ms in parts.items()}
+
+
+def intake(project, families, rng):
+    """Send the seeded set through the endpoint, then run the filing tasks it queued; (near-duplicates
+    filed, p95 overhead in ms, p50 of each part of the endpoint's own time)."""
     from intake.models import ApiUser
 
     _, token = ApiUser.objects.create_with_token(name="bench", project=project, consent=True)
     sent = [(family, text) for family in range(families) for text in intake_family(family, rng)]
     rng.shuffle(sent)
-    client, filed, overheads = Client(), {}, []
-    for family, text in sent:
-        body = json.dumps({"model": "good", "messages": [{"role": "user", "content": text}]})
-        started = time.perf_counter()
-        response = client.post("/v1/chat/completions", body, content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Bearer {token}")
-        elapsed = (time.perf_counter() - started) * 1000
-        assert response.status_code == 200, response.content
-        generation = float(response["Server-Timing"].partition("dur=")[2])
-        overheads.append(elapsed - generation)
-        filed[family] = filed.get(family, 0) + (response["X-Rankwise-Intake"] == "stored")
+    overheads, parts_p50 = call_intake(token, "good", sent)
+    started = time.perf_counter()
+    outcomes = run_queued_filings()
+    assert len(outcomes) == len(sent), f"{len(outcomes)} filing tasks queued for {len(sent)} calls"
+    filed = {}
+    for (family, _), outcome in zip(sent, outcomes):
+        filed[family] = filed.get(family, 0) + (outcome == "stored")
     duplicates = sum(max(0, n - 1) for n in filed.values())
-    from django.db import connection
-
-    round_trips = []
-    with connection.cursor() as cursor:
-        for _ in range(50):
-            started = time.perf_counter()
-            cursor.execute("SELECT 1")
-            round_trips.append((time.perf_counter() - started) * 1000)
-    log(f"PostgreSQL round trip (SELECT 1) now: p50 {np.percentile(round_trips, 50):.2f} ms, "
-        f"p95 {np.percentile(round_trips, 95):.2f} ms (the filing takes about ten)")
+    log(f"the worker's part: {len(outcomes)} filing tasks in {time.perf_counter() - started:.1f} s")
     p95 = float(np.percentile(overheads, 95))
     log(f"intake: {len(sent)} calls ({families} families of 3), {sum(filed.values())} filed, {duplicates} "
         f"near-duplicates among them; overhead over the generator p50 {np.percentile(overheads, 50):.1f} ms, "
-        f"p95 {p95:.1f} ms")
-    return duplicates, p95
+        f"p95 {p95:.1f} ms; the endpoint's parts (Server-Timing, p50 ms): {parts_p50}")
+    return duplicates, p95, parts_p50
+
+
+# An OpenAI-compatible generator that answers at once, in its own process as a real one would be: what the
+# endpoint adds in front of a hosted model, the HTTP hop to it included (Server-Timing's "generation").
+STUB_GENERATOR = r"""
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as vLLM and TGI answer
+    disable_nagle_algorithm = True  # headers and body leave at once, not 40 ms apart (delayed ACK)
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        data = json.dumps({"id": "stub", "object": "chat.completion", "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hello there."}, "finish_reason": "stop"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def intake_before_a_hosted_model(families, rng):
+    """The same calls to a project whose generator is the stub above; (p95 overhead in ms, parts' p50)."""
+    import subprocess
+
+    from intake.models import ApiUser
+    from labeling.models import Project
+
+    stub = subprocess.Popen([sys.executable, "-c", STUB_GENERATOR], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(stub.stdout.readline())
+        project = Project.objects.create(name="Arena, hosted", k=K, demonstrations_enabled=False, generation={
+            "backend": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "model": "stub", "max_new_tokens": 16})
+        _, token = ApiUser.objects.create_with_token(name="bench-hosted", project=project, consent=True)
+        sent = [(family, text) for family in range(families) for text in intake_family(family, rng)]
+        overheads, parts_p50 = call_intake(token, "default", sent)
+        run_queued_filings()
+    finally:
+        stub.terminate()
+        stub.wait()
+    p95 = float(np.percentile(overheads, 95))
+    log(f"intake before an OpenAI-compatible generator in another process: overhead p50 "
+        f"{np.percentile(overheads, 50):.1f} ms, p95 {p95:.1f} ms; parts (p50 ms, generation = the HTTP round "
+        f"trip to a generator that answers at once): {parts_p50}")
+    return p95, parts_p50
 
 
 def true_order():
@@ -218,7 +313,16 @@ def main():
     parser.add_argument("--rounds", type=int, default=200, help="bootstrap rounds per interval")
     parser.add_argument("--families", type=int, default=40, help="distinct prompts sent to the intake")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="threads of the in-process tiny generators; 0 leaves torch's default (one per "
+                        "core). With more than one, torch's threads spin on after each call and, on a small "
+                        "shared machine, take the CPU from PostgreSQL during the next request's queries: the "
+                        "generator's cost, which would count as the endpoint's overhead")
     args = parser.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     rng = np.random.default_rng(args.seed)
     import tempfile
 
@@ -228,7 +332,8 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         project = make_project(str(tiny_llama(Path(folder) / "tiny-llama")), args.prompts, args.overlap)
         rankings = label_through_the_api(project, args.labelers, rng)
-        intake_duplicates, intake_overhead = intake(project, args.families, rng)
+        intake_duplicates, intake_overhead, intake_parts = intake(project, args.families, rng)
+        hosted_overhead, hosted_parts = intake_before_a_hosted_model(args.families, rng)
     started = time.perf_counter()
     report = project_comparison(project, rounds=args.rounds)
     board = [row["model"] for row in report["leaderboard"]]
@@ -247,6 +352,10 @@ def main():
         "ci_coverage_all_models": round(all_three, 3),
         "intake_duplicates": intake_duplicates,
         "intake_p95_ms_overhead": round(intake_overhead, 1),
+        "intake_p50_ms_parts": intake_parts,
+        "intake_hosted_p95_ms_overhead": round(hosted_overhead, 1),
+        "intake_hosted_p50_ms_parts": hosted_parts,
+        "torch_threads": args.torch_threads,
         "rankings": rankings,
         "true_strengths": TRUE_STRENGTHS,
         "leaderboard": {row["model"]: [round(row["strength"], 3), [round(x, 3) for x in row["ci"]]]

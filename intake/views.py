@@ -1,9 +1,11 @@
 """The OpenAI-compatible chat endpoint: POST /v1/chat/completions with `Authorization: Bearer <token>`.
 
 It answers with the API user's project generator (the one the request's `model` names, else the first) and,
-with the user's consent, files the conversation into the project's pool (intake.filing). Errors come in
+with the user's consent, masks the conversation and queues it for filing into the project's pool
+(intake.filing: the deduplication, the cap and the database writes run in a Celery task, off the response
+path). Errors come in
 OpenAI's shape, {"error": {"message", "type", "param", "code"}}, so OpenAI clients show them as they are.
-The `X-Rankwise-Intake` header says what happened to the prompt; `Server-Timing` gives the generator's time.
+The `X-Rankwise-Intake` header says what happened to the prompt (queued, no_consent, refused_personal_data); `Server-Timing` gives the generator's time.
 """
 import json
 import time
@@ -16,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from intake.filing import file_prompt
+from intake import filing
 from intake.models import ApiUser
 from labeling.validation import validate_messages
 from worker.generation import BackendRequestError, GenerationError, PromptTooLong, generator_mix, get_backend
@@ -125,16 +127,18 @@ def chosen_generator(api_user, data):
     return generator, replace(sampling, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def generate(sampling, messages):
+def load_backend(sampling):
     try:
-        backend = get_backend(sampling)
+        return get_backend(sampling)
     except Exception as exc:  # a bad model path, a corrupt file: the admin's settings, not the caller's request
         raise ApiError(503, f"The project's generator cannot be loaded: {exc}.", kind="server_error",
                        code="generator_unavailable") from None
+
+
+def generate(backend, sampling, messages):
     try:
-        started = time.perf_counter()
         (texts,) = backend.generate([messages], 1, sampling)
-        return texts[0], (time.perf_counter() - started) * 1000
+        return texts[0]
     except PromptTooLong as exc:
         raise ApiError(400, f"The conversation is too long for the model: {str(exc).partition(': ')[2]}.",
                        param="messages", code="context_length_exceeded") from None
@@ -158,20 +162,42 @@ def stream_events(completion_id, created, model, text):
     yield "data: [DONE]\n\n"
 
 
+class Laps:
+    """Milliseconds spent in each part of a call, for the Server-Timing header: the generator's own time,
+    and what the proxy adds around it (the token lookup, reading and checking the request, the intake)."""
+
+    def __init__(self):
+        self.parts, self.last = {}, time.perf_counter()
+
+    def lap(self, name):
+        now = time.perf_counter()
+        self.parts[name] = (now - self.last) * 1000
+        self.last = now
+
+    def header(self):
+        return ", ".join(f"{name};dur={ms:.2f}" for name, ms in self.parts.items())
+
+
 @login_not_required  # the API token is the login: no session, no redirect to a login page
 @csrf_exempt  # token-authenticated, no cookies: no cross-site request can carry the credential
 def chat_completions(request):
+    laps = Laps()
     try:
         if request.method != "POST":
             raise ApiError(405, "Use POST.", code="method_not_allowed")
         api_user = authenticate(request)
+        laps.lap("auth")
         data = read_body(request)
         messages = conversation(data)
         generator, sampling = chosen_generator(api_user, data)
-        text, generation_ms = generate(sampling, messages)
+        backend = load_backend(sampling)
+        laps.lap("request")
+        text = generate(backend, sampling, messages)
+        laps.lap("generation")
     except ApiError as error:
         return error.response()
-    outcome = file_prompt(api_user, messages)
+    outcome = filing.accept(api_user, messages)
+    laps.lap("intake")
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     if data.get("stream"):
         response = StreamingHttpResponse(stream_events(completion_id, created, generator.name, text),
@@ -183,5 +209,5 @@ def chat_completions(request):
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         })
     response["X-Rankwise-Intake"] = outcome.value
-    response["Server-Timing"] = f"generation;dur={generation_ms:.1f}"
+    response["Server-Timing"] = laps.header()
     return response

@@ -1,4 +1,7 @@
+import json
+
 import pytest
+from django.test import Client
 
 from intake.models import ApiUser
 from tests.worker.conftest import tiny_generation, tiny_model_dir  # noqa: F401 (the session fixture)
@@ -18,3 +21,32 @@ def api_user(intake_project):
     user, token = ApiUser.objects.create_with_token(name="caller", project=intake_project, consent=True)
     user.token = token
     return user
+
+
+def call(token, body, **headers):
+    """POST a body (a dict, or raw text) to the endpoint with a token."""
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    if token is not None:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return Client().post("/v1/chat/completions", raw, content_type="application/json", **headers)
+
+
+@pytest.fixture
+def send(django_capture_on_commit_callbacks):
+    """`call`, and the filing task it queued runs (eagerly, as a worker runs it after the response's
+    commit). Returns (the response, how many tasks were queued: the filing, and the generation for the
+    prompt it filed)."""
+    from worker.app import app
+
+    def call_and_file(token, body, **headers):
+        with django_capture_on_commit_callbacks(execute=True) as queued:
+            response = call(token, body, **headers)
+        return response, len(queued)
+
+    app.conf.task_always_eager = True
+    yield call_and_file
+    app.conf.task_always_eager = False
+
+
+def ask(text, **extra):
+    return {"model": "tiny", "messages": [{"role": "user", "content": text}], **extra}

@@ -2,79 +2,81 @@
 import json
 
 import pytest
-from django.test import Client
 
 from intake.models import ApiUser, IntakeRecord
 from labeling.models import Prompt, PromptSource, PromptState
+from tests.intake.conftest import ask, call
 
 pytestmark = pytest.mark.postgres
 
 
-def call(token, body, **headers):
-    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    if token is not None:
-        headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return Client().post("/v1/chat/completions", raw, content_type="application/json", **headers)
-
-
-def ask(text, **extra):
-    return {"model": "tiny", "messages": [{"role": "user", "content": text}], **extra}
-
-
-def test_it_answers_like_openai_and_files_the_prompt_as_api(postgres, api_user):
-    response = call(api_user.token, ask("Say hello to the world."))
+def test_it_answers_like_openai_and_files_the_prompt_as_api(postgres, api_user, send):
+    response, queued = send(api_user.token, ask("Say hello to the world."))
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["object"] == "chat.completion" and body["model"] == "tiny"
     assert body["choices"][0]["message"]["role"] == "assistant" and body["choices"][0]["finish_reason"] == "stop"
     assert isinstance(body["choices"][0]["message"]["content"], str)
-    assert response["X-Rankwise-Intake"] == "stored" and response["Server-Timing"].startswith("generation;dur=")
+    assert response["X-Rankwise-Intake"] == "queued" and queued == 2
     prompt = Prompt.objects.get()
     assert prompt.source == PromptSource.API and prompt.messages == [{"role": "user", "content": "Say hello to the world."}]
     assert prompt.state == PromptState.AWAITING_CANDIDATES  # into the pipeline like any prompt
     assert prompt.split_group == f"api-user:{api_user.pk}" and prompt.intake.api_user == api_user
 
 
-def test_without_consent_it_answers_and_stores_nothing(postgres, api_user):
+def test_server_timing_splits_the_call_into_its_parts(postgres, api_user):
+    response = call(api_user.token, ask("Say hello."))
+    parts = dict(item.strip().split(";dur=") for item in response["Server-Timing"].split(","))
+    assert list(parts) == ["auth", "request", "generation", "intake"] and all(float(ms) >= 0 for ms in parts.values())
+
+
+def test_the_filing_is_queued_after_the_answer_not_done_before_it(postgres, api_user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = call(api_user.token, ask("Say hello to the world."))
+    assert response.status_code == 200 and response["X-Rankwise-Intake"] == "queued" and len(queued) == 1
+    assert not Prompt.objects.exists()  # the worker files it; the caller waited for none of it
+
+
+def test_without_consent_it_answers_and_queues_and_stores_nothing(postgres, api_user, send):
     ApiUser.objects.filter(pk=api_user.pk).update(consent=False)
-    response = call(api_user.token, ask("Say hello to the world."))
+    response, queued = send(api_user.token, ask("Say hello to the world."))
     assert response.status_code == 200 and response["X-Rankwise-Intake"] == "no_consent"
+    assert queued == 0  # not even the broker holds it
     assert not Prompt.objects.exists() and not IntakeRecord.objects.exists()
 
 
-def test_personal_data_is_masked_before_filing(postgres, api_user):
-    response = call(api_user.token, ask("Email jane@example.com or call 555-123-4567 about the sea."))
-    assert response["X-Rankwise-Intake"] == "stored"
+def test_personal_data_is_masked_before_filing(postgres, api_user, send):
+    response, _ = send(api_user.token, ask("Email jane@example.com or call 555-123-4567 about the sea."))
+    assert response["X-Rankwise-Intake"] == "queued"
     assert Prompt.objects.get().messages[0]["content"] == "Email [EMAIL] or call [PHONE] about the sea."
     assert IntakeRecord.objects.get().masked == ["EMAIL", "PHONE"]
 
 
-def test_personal_data_refuses_the_prompt_when_so_configured(postgres, api_user, settings):
+def test_personal_data_refuses_the_prompt_when_so_configured(postgres, api_user, settings, send):
     settings.RANKWISE_INTAKE_PERSONAL_DATA = "refuse"
-    response = call(api_user.token, ask("My email is jane@example.com"))
+    response, queued = send(api_user.token, ask("My email is jane@example.com"))
     assert response.status_code == 200 and response["X-Rankwise-Intake"] == "refused_personal_data"
-    assert not Prompt.objects.exists()
+    assert queued == 0 and not Prompt.objects.exists()
 
 
-def test_near_duplicates_and_prompts_past_the_cap_are_not_filed(postgres, api_user, intake_project):
+def test_near_duplicates_and_prompts_past_the_cap_are_not_filed(postgres, api_user, intake_project, send):
     long = "Write a short poem about the sea, in the voice of an old lighthouse keeper who has seen"
-    assert call(api_user.token, ask(long + " many storms."))["X-Rankwise-Intake"] == "stored"
-    assert call(api_user.token, ask(long.upper() + " a few ships."))["X-Rankwise-Intake"] == "duplicate"
-    _, token = ApiUser.objects.create_with_token(name="other", project=intake_project, consent=True,
-                                                     prompt_cap=2)
-    assert call(token, ask(long + " nothing at all"))["X-Rankwise-Intake"] == "duplicate"  # across users too
-    assert call(token, ask("Say hello."))["X-Rankwise-Intake"] == "stored"
-    assert call(token, ask("Explain gravity."))["X-Rankwise-Intake"] == "stored"
-    assert call(token, ask("Explain gravity to a child."))["X-Rankwise-Intake"] == "cap_reached"
-    assert Prompt.objects.count() == 3
+    send(api_user.token, ask(long + " many storms."))
+    send(api_user.token, ask(long.upper() + " a few ships."))
+    _, token = ApiUser.objects.create_with_token(name="other", project=intake_project, consent=True, prompt_cap=2)
+    for text in (long + " nothing at all", "Say hello.", "Explain gravity.", "Explain gravity to a child."):
+        response, queued = send(token, ask(text))
+        assert response["X-Rankwise-Intake"] == "queued" and queued >= 1
+    filed = sorted(p.messages[0]["content"] for p in Prompt.objects.all())
+    assert filed == ["Explain gravity.", "Say hello.", long + " many storms."]
 
 
 def test_the_default_cap_is_200(postgres, api_user):
     assert api_user.prompt_cap == 200
 
 
-def test_streaming_sends_openai_chunks_then_done(postgres, api_user):
-    response = call(api_user.token, ask("Say hello.", stream=True))
+def test_streaming_sends_openai_chunks_then_done(postgres, api_user, send):
+    response, _ = send(api_user.token, ask("Say hello.", stream=True))
     assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
     events = [line[len("data: "):] for line in b"".join(response.streaming_content).decode().split("\n\n") if line]
     assert events[-1] == "[DONE]"
@@ -82,7 +84,7 @@ def test_streaming_sends_openai_chunks_then_done(postgres, api_user):
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
-    assert response["X-Rankwise-Intake"] == "stored"
+    assert response["X-Rankwise-Intake"] == "queued" and Prompt.objects.get().source == PromptSource.API
 
 
 @pytest.mark.parametrize("header, code", [
