@@ -21,6 +21,7 @@ urlpatterns = [
     path("projects/<int:project_id>/work/<str:kind>/", views.work, name="work"),
     path("projects/<int:project_id>/models/", views.model_comparison, name="model-comparison"),
     path("history/", views.history, name="history"),
+    path("history/<int:task_id>/amend/", views.amend, name="amend"),
     path("projects/<int:project_id>/qualification/", views.qualification, name="qualification"),
     path("projects/<int:project_id>/review/", views.review, name="review"),
     path("projects/<int:project_id>/quality/", views.quality_page, name="quality"),

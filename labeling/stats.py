@@ -61,6 +61,6 @@ def ranking_summary(ranking):
 def labeler_history(user):
     """The labeler's finished tasks, newest first, with what each needs for its history row."""
     return (Task.objects.filter(labeler=user, state__in=[TaskState.SUBMITTED, TaskState.SKIPPED])
-            .select_related("project", "prompt", "written_prompt", "demonstration", "ranking")
+            .select_related("project", "prompt__gold", "written_prompt", "demonstration", "ranking")
             .prefetch_related("ranking__ratings")
             .order_by("-finished_at", "-id"))

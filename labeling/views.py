@@ -1,17 +1,19 @@
 """Labeler pages. The work page is one template; its script talks to the REST API, so that the
 browser and the API share one code path for every submit."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from labeling.model_comparison import leaderboard_plot, project_comparison
 from labeling import quality, workflow
 from labeling.models import (
-    LabelerQuality, Project, PromptKind, Qualification, Ranking, SkipReason, TaskKind, TaskState,
+    LabelerQuality, Project, PromptKind, Qualification, Ranking, SkipReason, Task, TaskKind, TaskState,
 )
 from labeling.roles import REVIEW_PERMISSION
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN, PREFERENCE_STRENGTHS
@@ -31,13 +33,10 @@ def home(request):
     })
 
 
-# The page's script reads the csrftoken cookie to send X-CSRFToken with every API call.
-@ensure_csrf_cookie
-def work(request, project_id, kind):
-    project = get_object_or_404(Project, pk=project_id)
-    if kind not in project.enabled_kinds:
-        raise Http404("This task kind is not enabled for the project.")
-    config = {
+def _work_config(request, project, kind):
+    """What the work page's script needs besides the task: the project's rules for the page, by the names the
+    server validates with (labeling.validation), so the page never keeps its own copy of them."""
+    return {
         "projectId": project.pk,
         # Drafts in the browser are kept per user (static/labeling/drafts.js).
         "userKey": request.user.pk,
@@ -48,12 +47,38 @@ def work(request, project_id, kind):
         "strengths": {name: label for name, (label, _) in PREFERENCE_STRENGTHS.items()},
         "skipReasons": dict(SkipReason.choices),
         "promptKinds": dict(PromptKind.choices),
+        "historyUrl": reverse("history"),
+        "workUrl": reverse("work", args=[project.pk, kind]),
+        "amendUrl": reverse("amend", args=[0]).replace("/0/", "/{task}/"),
     }
+
+
+# The page's script reads the csrftoken cookie to send X-CSRFToken with every API call.
+@ensure_csrf_cookie
+def work(request, project_id, kind):
+    project = get_object_or_404(Project, pk=project_id)
+    if kind not in project.enabled_kinds:
+        raise Http404("This task kind is not enabled for the project.")
     return render(request, "labeling/work.html", {
         "project": project,
         "kind": kind,
         "kind_label": TaskKind(kind).label,
-        "config": config,
+        "config": _work_config(request, project, kind),
+    })
+
+
+@ensure_csrf_cookie
+def amend(request, task_id):
+    """The work page on one of the labeler's own submitted rankings, prefilled with what they stored; its
+    script reads and amends it through the API (GET/POST /api/tasks/{id}/amend/), which says when it is
+    too late."""
+    task = get_object_or_404(Task.objects.select_related("project"), pk=task_id, labeler=request.user,
+                             kind=TaskKind.RANK, state=TaskState.SUBMITTED)
+    return render(request, "labeling/work.html", {
+        "project": task.project,
+        "kind": TaskKind.RANK,
+        "kind_label": "Amend a ranking",
+        "config": {**_work_config(request, task.project, TaskKind.RANK), "amendTaskId": task.pk},
     })
 
 
@@ -84,10 +109,12 @@ def history(request):
         else:
             what = ""
         review = ranking.review_as_labeler_sees_it() if ranking is not None else None
-        rows.append({"task": task, "review": review, "what": what,
+        amendable = ranking is not None and ranking.amend_refusal() is None
+        rows.append({"task": task, "review": review, "what": what, "amendable": amendable,
                      "prompt": task.prompt.text if task.prompt else "",
                      "seconds": round((ranking or task).time_spent_ms / 1000)})
-    return render(request, "labeling/history.html", {"page": page, "rows": rows})
+    return render(request, "labeling/history.html", {"page": page, "rows": rows,
+                                                     "amend_minutes": settings.RANKWISE_AMEND_MINUTES})
 
 
 def qualification(request, project_id):

@@ -73,7 +73,9 @@ export function renderRank(task, ctx) {
   const flagNames = Object.keys(config.flags);
   const flagKeys = assignFlagKeys(flagNames);
   const byId = Object.fromEntries(candidates.map((c) => [c.id, c]));
-  let state = R.restore(ids, draft.ranking);
+  // Preference-strength names, strongest first, and their labels: the server's one definition.
+  const scale = Object.keys(config.strengths);
+  let state = R.restore(ids, draft.ranking, scale);
   let current = 0; // index of the response shown on a phone and focused on wide screens
   let tapMode = false;
   const view = { raw: Boolean(draft.raw) };
@@ -227,10 +229,10 @@ export function renderRank(task, ctx) {
     const strength = pair ? h("div", { class: "strength", role: "radiogroup", tabindex: "-1",
       "aria-label": `How much better is ${letter(pair[0])} than ${letter(pair[1])}?` },
     h("span", { class: "strength-q", text: `How much better is ${letter(pair[0])} than ${letter(pair[1])}?` }),
-    R.STRENGTHS.map((value, i) => h("button", { type: "button", role: "radio", tabindex: "-1", "data-strength": value,
+    scale.map((value, i) => h("button", { type: "button", role: "radio", tabindex: "-1", "data-strength": value,
       "aria-label": config.strengths[value], title: config.strengths[value],
       "aria-checked": String(state.strength === value),
-      onclick: () => { update(R.setStrength(state, value)); focusStrength(); } },
+      onclick: () => { update(R.setStrength(state, value, scale)); focusStrength(); } },
     kbd(String(i + 1)), ` ${config.strengths[value].split(" ")[0]}`)),
     R.strengthRequired(state) ? null : h("span", { class: "hint", text: "(optional)" })) : null;
     const actions = h("div", { class: "actions" },
@@ -358,7 +360,7 @@ export function renderRank(task, ctx) {
     if (lower === "u") { handled(); update(R.undo(state)); return; }
     if (event.target.closest(".strength")) {
       const level = Number(key);
-      if (level >= 1 && level <= R.STRENGTHS.length) { handled(); update(R.setStrength(state, R.STRENGTHS[level - 1])); return; }
+      if (level >= 1 && level <= scale.length) { handled(); update(R.setStrength(state, scale[level - 1], scale)); return; }
       if (key === "Escape") { handled(); focusItem(R.order(state)[0]); return; }
     }
     if (column && event.target === column) {
@@ -415,7 +417,7 @@ export function renderRank(task, ctx) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (R.missing(state).length) { sendIfReady(); return; }
-    submit(form, "ranking", R.submission(state));
+    submit(form, ctx.submitPath || "ranking", R.submission(state));
   });
 
   // --- Layout: the responses take the height left on screen and scroll on their own ---------------

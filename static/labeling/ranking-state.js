@@ -9,12 +9,12 @@
  *   flags     {id: [flag names]}
  *   tiers     [[id, ...], ...] best first; ids in one tier are tied; an id in no tier is not ranked yet
  *   manual    true once the labeler changed the order by hand: from then on ratings no longer re-derive it
- *   strength  how much the top response beats the second (STRENGTHS), or null
+ *   strength  how much the top response beats the second (a name on the `scale`), or null
  *   past      earlier states, for undo (never stored in drafts)
+ *
+ * `scale`: the preference-strength names, strongest first, as the server defines them
+ * (labeling.validation.PREFERENCE_STRENGTHS, sent in the page's config): this module keeps no copy.
  */
-
-/** Llama 2's preference-strength scale (Touvron et al. 2023, 3.2.1), strongest first. */
-export const STRENGTHS = ["significantly_better", "better", "slightly_better", "negligibly_better"];
 
 const UNDO_DEPTH = 100;
 
@@ -30,8 +30,9 @@ export function create(ids) {
   };
 }
 
-/** A state from a saved draft, keeping only what is still valid for these ids (the task's candidates). */
-export function restore(ids, saved) {
+/** A state from a saved draft, keeping only what is still valid for these ids (the task's candidates) and
+ * this strength `scale`. */
+export function restore(ids, saved, scale = []) {
   const state = create(ids);
   if (!saved || typeof saved !== "object") return state;
   const known = new Set(ids);
@@ -51,8 +52,26 @@ export function restore(ids, saved) {
     }
   }
   state.manual = Boolean(saved.manual);
-  state.strength = STRENGTHS.includes(saved.strength) ? saved.strength : null;
+  state.strength = scale.includes(saved.strength) ? saved.strength : null;
   if (!state.manual) state.tiers = tiersFromRatings(state);
+  return state;
+}
+
+/** The state of a ranking as the server stored it (`ratings`: [{candidate, tier, likert, flags}], tiers 1 =
+ * best), to amend it. It counts as ordered by hand when its tiers are not the ones its Likert scores give,
+ * so that re-rating one response does not undo the labeler's order. */
+export function fromStored(ids, ratings, strength, scale = []) {
+  const state = create(ids);
+  const byTier = new Map();
+  for (const { candidate, tier, likert, flags } of ratings) {
+    if (!ids.includes(candidate)) continue;
+    state.ratings[candidate] = Number.isInteger(likert) ? likert : null;
+    state.flags[candidate] = Array.isArray(flags) ? [...flags] : [];
+    byTier.set(tier, [...(byTier.get(tier) || []), candidate]);
+  }
+  state.tiers = [...byTier.keys()].sort((a, b) => a - b).map((tier) => sortByDisplay(state, byTier.get(tier)));
+  state.manual = JSON.stringify(state.tiers) !== JSON.stringify(tiersFromRatings(state));
+  state.strength = topPair(state) && scale.includes(strength) ? strength : null;
   return state;
 }
 
@@ -266,8 +285,8 @@ export function rankByRatings(state) {
   });
 }
 
-export function setStrength(state, strength) {
-  if (!STRENGTHS.includes(strength) || !topPair(state) || state.strength === strength) return state;
+export function setStrength(state, strength, scale) {
+  if (!scale.includes(strength) || !topPair(state) || state.strength === strength) return state;
   return change(state, (next) => { next.strength = strength; });
 }
 

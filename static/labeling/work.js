@@ -7,6 +7,7 @@
 import { h, kbd, trusted } from "./dom.js";
 import { draftStore, pruneDrafts } from "./drafts.js";
 import { renderRank } from "./rank-view.js";
+import { fromStored, snapshot } from "./ranking-state.js";
 
 const config = JSON.parse(document.getElementById("work-config").textContent);
 const root = document.getElementById("task");
@@ -16,6 +17,7 @@ const guidelinesBody = document.getElementById("guidelines-body");
 const legend = document.getElementById("legend");
 const timerEl = document.getElementById("timer");
 const statusEl = document.getElementById("status");
+const amendLast = document.getElementById("amend-last");
 const ROLE_LABELS = { system: "System", user: "User", assistant: "Assistant" };
 
 // --- DOM ---------------------------------------------------------------------------------
@@ -35,13 +37,17 @@ function csrfToken() {
 }
 
 async function post(path, body) {
+  return call(path, { method: "POST", body: JSON.stringify(body || {}) });
+}
+
+async function call(path, { method = "GET", body } = {}) {
   let response;
   try {
     response = await fetch(apiRoot + path, {
-      method: "POST",
+      method,
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify(body || {}),
+      body,
     });
   } catch (error) {
     return { ok: false, status: 0, data: { detail: "Could not reach the server. Your draft is saved; try again." } };
@@ -181,12 +187,28 @@ async function loadNext() {
   renderTask(result.data);
 }
 
-function renderFailure(data) {
+/** The amend page: one of the labeler's own submitted rankings, as they stored it. */
+async function loadAmend() {
+  root.dataset.state = "loading";
+  root.setAttribute("aria-busy", "true");
+  const result = await call(`tasks/${config.amendTaskId}/amend/`);
+  root.removeAttribute("aria-busy");
+  if (!result.ok) return renderFailure(result.data, "This ranking cannot be amended");
+  const { task, ratings, strength } = result.data;
+  const ids = task.candidates.map((c) => c.id);
+  renderTask(task, { ranking: snapshot(fromStored(ids, ratings, strength, Object.keys(config.strengths))) });
+}
+
+const start = config.amendTaskId ? loadAmend : loadNext;
+
+function renderFailure(data, title) {
   current = null;
   timer.stop();
-  const form = h("div", { class: "panel failure" }, h("h2", { text: "The task could not be loaded" }),
+  const form = h("div", { class: "panel failure" }, h("h2", { text: title || "The task could not be loaded" }),
     h("div", { class: "errors", role: "alert" }),
-    h("p", {}, h("button", { type: "button", class: "button primary", text: "Try again", onclick: () => loadNext() })));
+    h("p", { class: "actions" },
+      h("button", { type: "button", class: "button primary", text: "Try again", onclick: () => start() }),
+      config.amendTaskId ? h("a", { class: "button", href: config.historyUrl, text: "Back to my work" }) : null));
   root.replaceChildren(form);
   root.dataset.state = "error";
   showErrors(form, data);
@@ -222,15 +244,39 @@ async function showGuidelines(version) {
   }
 }
 
+/** The header's link to amend the ranking just submitted, shown while the server allows it. */
+function offerAmendment(taskId, until) {
+  clearTimeout(offerAmendment.timeout);
+  amendLast.hidden = !taskId || !until;
+  if (amendLast.hidden) return;
+  amendLast.href = config.amendUrl.replace("{task}", String(taskId));
+  offerAmendment.timeout = setTimeout(() => { amendLast.hidden = true; }, Math.max(0, Date.parse(until) - Date.now()));
+}
+
+function renderAmended() {
+  root.dataset.state = "amended";
+  timerEl.parentElement.hidden = true;
+  root.replaceChildren(h("div", { class: "nothing-left" },
+    h("h2", { text: "Your ranking is amended" }),
+    h("p", { class: "actions" },
+      h("a", { class: "button primary", href: config.historyUrl, text: "Back to my work" }),
+      h("a", { class: "button", href: config.workUrl, text: "Go on ranking" }))));
+  root.querySelector("a").focus();
+  flash("Amended.");
+  renderLegend(null);
+}
+
 let onResize = null;
 window.addEventListener("resize", () => { if (onResize) onResize(); });
 
-function renderTask(task) {
-  const draft = drafts.load(task.id);
+/** Render a task. `amending`: the draft to start from when amending a submitted ranking (kept in memory:
+ * the stored ranking is the starting point each time the page opens). */
+function renderTask(task, amending) {
+  const draft = amending || drafts.load(task.id);
   current = {
     task,
     draft,
-    persist() { drafts.save(task.id, { ...draft, elapsedMs: Math.round(timer.elapsed()) }); },
+    persist() { if (!amending) drafts.save(task.id, { ...draft, elapsedMs: Math.round(timer.elapsed()) }); },
   };
   root.dataset.taskId = String(task.id);
   root.dataset.state = task.kind;
@@ -242,12 +288,12 @@ function renderTask(task) {
   window.scrollTo(0, 0);
   if (task.kind === "rank") {
     renderRank(task, { root, config, draft, persist: current.persist, submit, errorBox, clearErrors,
-      roleLabels: ROLE_LABELS, onResize: (fn) => { onResize = fn; } });
+      roleLabels: ROLE_LABELS, onResize: (fn) => { onResize = fn; }, submitPath: amending ? "amend" : "ranking" });
   } else {
     const render = { write_prompt: renderWritePrompt, write_demonstration: renderDemonstration };
     render[task.kind](task, draft, current.persist);
   }
-  root.append(renderSkip(task));
+  if (!amending) root.append(renderSkip(task));
   renderLegend(task.kind);
 }
 
@@ -268,9 +314,11 @@ async function submit(form, path, payload) {
   drafts.clear(task.id);
   current = null;
   timer.stop();
+  if (path === "amend") { renderAmended(); return true; }
   flash(path === "skip" ? "Skipped. Here is the next task." : "Saved. Here is the next task.");
   // A submit may answer with the next task itself (`next`: its payload, or null when none is left).
   const data = result.data || {};
+  offerAmendment(path === "ranking" ? task.id : null, data.amendable_until);
   if (!("next" in data)) await loadNext();
   else if (data.next) renderTask(data.next);
   else renderEmpty();
@@ -498,4 +546,4 @@ function renderLegend(kind) {
 }
 
 pruneDrafts();
-loadNext();
+start();

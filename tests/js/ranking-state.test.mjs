@@ -6,6 +6,8 @@ import { test } from "node:test";
 import * as R from "../../static/labeling/ranking-state.js";
 
 const A = 11, B = 12, C = 13, D = 14;
+// The page gets the scale from the server's config (labeling.validation.PREFERENCE_STRENGTHS).
+const SCALE = ["significantly_better", "better", "slightly_better", "negligibly_better"];
 
 function rated(scores) {
   let state = R.create([A, B, C, D]);
@@ -122,8 +124,8 @@ test("preference strength: required for K=2, about the top pair, forgotten when 
   assert.deepEqual(R.topPair(state), [B, A]);
   assert.equal(R.strengthRequired(state), true);
   assert.deepEqual(R.missing(state), [{ id: B, problem: "strength" }]);
-  assert.equal(R.setStrength(state, "much_better"), state, "only Llama 2's four levels");
-  state = R.setStrength(state, "slightly_better");
+  assert.equal(R.setStrength(state, "much_better", SCALE), state, "only Llama 2's four levels");
+  state = R.setStrength(state, "slightly_better", SCALE);
   assert.deepEqual(R.missing(state), []);
   assert.deepEqual(R.submission(state).strength, "slightly_better");
   state = R.move(state, A, -1);
@@ -133,7 +135,7 @@ test("preference strength: required for K=2, about the top pair, forgotten when 
   assert.deepEqual(R.missing(state), []);
   assert.equal("strength" in R.submission(state), false);
 
-  state = R.setStrength(rated({ [A]: 6, [B]: 5, [C]: 4, [D]: 3 }), "better");
+  state = R.setStrength(rated({ [A]: 6, [B]: 5, [C]: 4, [D]: 3 }), "better", SCALE);
   assert.equal(R.strengthRequired(state), false, "optional for K > 2");
   assert.equal(R.submission(state).strength, "better");
 });
@@ -141,13 +143,39 @@ test("preference strength: required for K=2, about the top pair, forgotten when 
 test("a draft restores what is valid and nothing else", () => {
   const state = R.move(rated({ [A]: 6, [B]: 5, [C]: 4, [D]: 3 }), D, -1);
   const saved = JSON.parse(JSON.stringify(R.snapshot(state)));
-  assert.deepEqual(R.snapshot(R.restore([A, B, C, D], saved)), R.snapshot(state));
+  assert.deepEqual(R.snapshot(R.restore([A, B, C, D], saved, SCALE)), R.snapshot(state));
   assert.equal("past" in saved, false);
 
   const tampered = { ...saved, tiers: [[A, 99], [A, B], "x", [C]], strength: "hugely", ratings: { [A]: "7" } };
-  const restored = R.restore([A, B, C, D], tampered);
+  const restored = R.restore([A, B, C, D], tampered, SCALE);
   assert.deepEqual(restored.tiers, [[A], [B], [C]]);
   assert.equal(restored.strength, null);
   assert.equal(restored.ratings[A], null);
   assert.deepEqual(R.snapshot(R.restore([A, B], null)), R.snapshot(R.create([A, B])));
+});
+
+test("a stored ranking comes back as it was stored, hand-made when its order is not the ratings' order", () => {
+  const stored = [
+    { candidate: B, tier: 1, likert: 5, flags: ["hallucination"] },
+    { candidate: A, tier: 2, likert: 6, flags: [] },
+    { candidate: C, tier: 2, likert: 6, flags: [] },
+    { candidate: D, tier: 3, likert: 2, flags: [] },
+  ];
+  let state = R.fromStored([A, B, C, D], stored, "better", SCALE);
+  assert.deepEqual(state.tiers, [[B], [A, C], [D]]);
+  assert.equal(state.manual, true);
+  assert.equal(state.strength, null, "no strength without one response alone in each of the first two tiers");
+  assert.deepEqual(state.flags[B], ["hallucination"]);
+  assert.deepEqual(R.submission(state).ratings, [
+    { candidate: A, tier: 2, likert: 6, flags: [] }, { candidate: B, tier: 1, likert: 5, flags: ["hallucination"] },
+    { candidate: C, tier: 2, likert: 6, flags: [] }, { candidate: D, tier: 3, likert: 2, flags: [] }]);
+  state = R.rate(state, D, 7);  // re-rating does not undo the stored order
+  assert.deepEqual(state.tiers, [[B], [A, C], [D]]);
+
+  const byRatings = R.fromStored([A, B], [{ candidate: A, tier: 2, likert: 3 }, { candidate: B, tier: 1, likert: 6 }],
+    "slightly_better", SCALE);
+  assert.equal(byRatings.manual, false);
+  assert.equal(byRatings.strength, "slightly_better");
+  assert.equal(R.fromStored([A, B], [{ candidate: A, tier: 2, likert: 3 }, { candidate: B, tier: 1, likert: 6 }],
+    "hugely", SCALE).strength, null);
 });
