@@ -32,7 +32,8 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-DB_NAME = "rankwise_bench_api"
+# Own names let two people run the bench on one machine at once.
+DB_NAME = os.environ.get("BENCH_DB_NAME", "rankwise_bench_api")
 DATABASE_URL = f"postgres://rankwise@127.0.0.1:5432/{DB_NAME}"
 # What the README recommends for 2 cores: 2 x cores + 1 sync workers.
 GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "5"))
@@ -104,7 +105,9 @@ def seed(prompt_count, labeler_count):
         copied = f"p.id <> {template['prompt']}"
         for candidate in template["candidates"]:
             copies(conn, "labeling_candidate", candidate, "labeling_prompt p",
-                   {"prompt_id": "p.id", "text": "'Candidate ' || t.index || ' for prompt ' || p.id"}, copied)
+                   {"prompt_id": "p.id", "text": "'Candidate ' || t.index || ' for prompt ' || p.id",
+                    # What labeling.rendering makes of that text (stored as the workflow stores it).
+                    "html": "'<p>Candidate ' || t.index || ' for prompt ' || p.id || E'</p>\\n'"}, copied)
         copies(conn, "labeling_task", template["task"], f"labeling_prompt p CROSS JOIN generate_series(1, {OVERLAP}) n",
                {"prompt_id": "p.id"}, copied)
         for table in ("labeling_task", "labeling_candidate"):  # Django cascades in Python, not in the database

@@ -117,7 +117,7 @@ def task_payload(task):
     candidates = []
     if task.kind == TaskKind.RANK:
         by_id = {candidate.id: candidate for candidate in prompt.candidates.all()}
-        candidates = [{"id": i, "text": by_id[i].text, "html": render_markdown(by_id[i].text)}
+        candidates = [{"id": i, "text": by_id[i].text, "html": by_id[i].html}
                       for i in task.display_order or by_id if i in by_id]
     return {
         "id": task.pk, "kind": task.kind, "state": task.state, "project_id": task.project_id,

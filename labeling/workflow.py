@@ -11,7 +11,7 @@ import random
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.db.models.functions import Length
 from django.utils import timezone
 
@@ -256,28 +256,30 @@ def _claim(labeler, project, kind):
     if kind == TaskKind.WRITE_PROMPT:
         return _lease_prompt_writing(labeler, project)
     if kind == TaskKind.RANK:
-        access, gold_prompt_id = _ranking_access(labeler, project)
-        if access == "none":
-            return None
-        if gold_prompt_id is not None:
-            return _lease_gold(labeler, project, gold_prompt_id)
-        if access == "gold":
-            return None  # qualifying, and no gold prompt they have not had is left
-    task_id = Task.objects.claim_slot(labeler, project, kind)
-    return None if task_id is None else Task.objects.with_payload().get(pk=task_id)
+        draw_gold = bool(project.gold_rate) and random.random() < project.gold_rate
+        if draw_gold or project.qualification_tasks:
+            access, gold_prompt_id = _ranking_access(labeler, project, draw_gold)
+            if access == "none":
+                return None
+            if gold_prompt_id is not None:
+                return _lease_gold(labeler, project, gold_prompt_id)
+            if access == "gold":
+                return None  # qualifying, and no gold prompt they have not had is left
+        # Otherwise the labeler's standing matters only through the flag, which the claim checks itself:
+        # the common lease is one statement.
+        return Task.objects.claim_slot(labeler, project, kind, unless_flagged=project.flagged_get_no_tasks)
+    return Task.objects.claim_slot(labeler, project, kind)
 
 
-def _ranking_access(labeler, project):
-    """What ranking work `labeler` may have, in one query: ("none", None) when flagged (where flagged
-    labelers get no tasks) or failed the qualification; ("gold", prompt id or None) while qualifying;
-    otherwise ("any", a gold prompt id when this lease draws gold at the project's rate and one is left)."""
+def _ranking_access(labeler, project, draw_gold):
+    """What ranking work `labeler` may have when gold is in play (a qualification, or this lease drew gold
+    at the project's rate), in one query: ("none", None) when flagged (where flagged labelers get no tasks)
+    or failed the qualification; ("gold", prompt id or None) while qualifying; otherwise ("any", a gold
+    prompt id when this lease drew gold and one is left)."""
     standing = LabelerQuality.objects.filter(project=OuterRef("pk"), labeler=labeler)
     had_it = Task.objects.filter(prompt_id=OuterRef("prompt_id"), kind=TaskKind.RANK, labeler=labeler)
-    draw_gold = bool(project.gold_rate) and random.random() < project.gold_rate
-    gold = Value(None, output_field=IntegerField())
-    if draw_gold or project.qualification_tasks:
-        gold = Subquery(GoldRanking.objects.filter(project=OuterRef("pk")).exclude(Exists(had_it)).order_by("?")
-                        .values("prompt_id")[:1])
+    gold = Subquery(GoldRanking.objects.filter(project=OuterRef("pk")).exclude(Exists(had_it)).order_by("?")
+                    .values("prompt_id")[:1])
     row = Project.objects.filter(pk=project.pk).values(
         flagged=Exists(standing.filter(flagged_at__isnull=False)),
         qualification=Subquery(standing.values("qualification")[:1]), gold=gold).get()

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from labeling.models.projects import Project
+from labeling.rendering import render_markdown
 from rankdata.text import conversation_text
 from labeling.transitions import StateMachine
 from labeling.validation import MAX_K
@@ -102,10 +103,21 @@ class Demonstration(models.Model):
         return f"Demonstration {self.pk} of prompt {self.prompt_id} by {self.author}"
 
 
+class CandidateQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for candidate in objs:
+            candidate.render()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Candidate(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="candidates")
     index = models.PositiveSmallIntegerField(help_text="Position in the generated set (not the display order).")
     text = models.TextField()
+    # The text as the labeler's page shows it, rendered once when the candidate is stored: every task a
+    # labeler gets carries K of them, and rendering a long response with code costs milliseconds.
+    html = models.TextField(blank=True, editable=False)
     source = models.CharField(max_length=16, default="model", help_text="model or imported")
     # The name of the project generator that wrote it (Project.generation "generators"); never shown to
     # labelers, who must not learn which model wrote what.
@@ -117,6 +129,8 @@ class Candidate(models.Model):
     reward = models.FloatField(null=True, blank=True, help_text="Score of the current reward model (admins only).")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = CandidateQuerySet.as_manager()
+
     class Meta:
         ordering = ["prompt", "index"]
         constraints = [
@@ -126,3 +140,13 @@ class Candidate(models.Model):
 
     def __str__(self):
         return f"Candidate {self.index} of prompt {self.prompt_id}"
+
+    def render(self):
+        self.html = render_markdown(self.text)
+
+    def save(self, *args, **kwargs):
+        # An admin who corrects a candidate's text corrects what labelers see too.
+        self.render()
+        if kwargs.get("update_fields") is not None and "text" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "html"}
+        super().save(*args, **kwargs)

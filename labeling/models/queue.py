@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from labeling.models.projects import Project, TaskKind
 from labeling.models.prompts import Candidate, Prompt
+from labeling.models.quality import LabelerQuality
 from labeling.transitions import StateMachine
 
 
@@ -65,8 +66,9 @@ class TaskQuerySet(models.QuerySet):
         return self.with_payload().filter(labeler=labeler, project=project, kind=kind,
                                           state=TaskState.LEASED).first()
 
-    def claim_slot(self, labeler, project, kind):
-        """Lease the first available slot to `labeler` in one statement; its id, or None.
+    def claim_slot(self, labeler, project, kind, *, unless_flagged=False):
+        """Lease the first available slot to `labeler` in one statement, and read what the labeler's page
+        shows in the same one: the task (its prompt and candidates loaded, its project `project`), or None.
 
         First means lowest `priority`, then oldest: priority is 0 unless the project orders ranking by
         the reward model's uncertainty (labeling.workflow.set_rank_priorities), so by default the queue
@@ -75,8 +77,10 @@ class TaskQuerySet(models.QuerySet):
         `FOR UPDATE SKIP LOCKED` lets concurrent callers each take a different row without waiting on
         each other, and the partial index on unfinished slots keeps the scan independent of how many
         tasks were ever done (it is ordered by priority then id, so the ORDER BY reads it in order). The NOT
-        EXISTS keeps a labeler from ever holding two slots of one prompt in one kind; the one_labeler_per_prompt_and_kind constraint backs it up. Moves OPEN -> LEASED, or
-        LEASED -> LEASED for an expired lease, as TASK_STATES allows.
+        EXISTS keeps a labeler from ever holding two slots of one prompt in one kind; the
+        one_labeler_per_prompt_and_kind constraint backs it up. Moves OPEN -> LEASED, or LEASED -> LEASED
+        for an expired lease, as TASK_STATES allows. With `unless_flagged`, a labeler the project's rules
+        flagged gets nothing (labeling.workflow decides when that applies).
 
         A rank task gets its display order in the same statement: the prompt's candidate ids shuffled for
         this labeler, so that position bias averages out over labelers (and can be measured)."""
@@ -89,30 +93,72 @@ class TaskQuerySet(models.QuerySet):
         # Nobody writes the demonstration for a prompt they wrote themselves.
         not_own_prompt = (f"AND NOT EXISTS (SELECT 1 FROM {Prompt._meta.db_table} p WHERE p.id = slot.prompt_id"
                           f" AND p.author_id = %s)" if kind == TaskKind.WRITE_DEMONSTRATION else "")
+        not_flagged = (f"AND NOT EXISTS (SELECT 1 FROM {LabelerQuality._meta.db_table} q WHERE q.project_id = %s"
+                       f" AND q.labeler_id = %s AND q.flagged_at IS NOT NULL)" if unless_flagged else "")
+        loaded = [(model, model._meta.concrete_fields) for model in (Task, Prompt, Candidate)]
+        columns = ", ".join(f'{alias}."{field.column}"'
+                            for alias, (_, fields) in zip(("claimed", "prompt", "candidate"), loaded)
+                            for field in fields)
         sql = f"""
-            UPDATE {table} SET state = %s, labeler_id = %s, leased_at = %s, expires_at = %s,
-                lease_count = lease_count + 1, display_order = {display_order}
-            WHERE id = (
-                SELECT slot.id FROM {table} slot
-                WHERE slot.project_id = %s AND slot.kind = %s
-                  AND (slot.state = %s OR (slot.state = %s AND slot.expires_at <= %s))
-                  AND NOT EXISTS (
-                      SELECT 1 FROM {table} mine
-                      WHERE mine.prompt_id = slot.prompt_id AND mine.kind = slot.kind
-                        AND mine.labeler_id = %s AND mine.id <> slot.id)
-                  {not_own_prompt}
-                ORDER BY slot.priority, slot.id
-                LIMIT 1
-                {lock}
+            WITH claimed AS (
+                UPDATE {table} SET state = %s, labeler_id = %s, leased_at = %s, expires_at = %s,
+                    lease_count = lease_count + 1, display_order = {display_order}
+                WHERE id = (
+                    SELECT slot.id FROM {table} slot
+                    WHERE slot.project_id = %s AND slot.kind = %s
+                      AND (slot.state = %s OR (slot.state = %s AND slot.expires_at <= %s))
+                      AND NOT EXISTS (
+                          SELECT 1 FROM {table} mine
+                          WHERE mine.prompt_id = slot.prompt_id AND mine.kind = slot.kind
+                            AND mine.labeler_id = %s AND mine.id <> slot.id)
+                      {not_own_prompt}
+                      {not_flagged}
+                    ORDER BY slot.priority, slot.id
+                    LIMIT 1
+                    {lock}
+                )
+                RETURNING *
             )
-            RETURNING id
+            SELECT {columns}
+            FROM claimed JOIN {Prompt._meta.db_table} prompt ON prompt.id = claimed.prompt_id
+                LEFT JOIN {candidates} candidate ON candidate.prompt_id = prompt.id
+            ORDER BY candidate.index
         """
         params = [TaskState.LEASED, labeler.pk, now, now + lease_duration(), project.pk, kind,
-                  TaskState.OPEN, TaskState.LEASED, now, labeler.pk] + ([labeler.pk] if not_own_prompt else [])
+                  TaskState.OPEN, TaskState.LEASED, now, labeler.pk]
+        params += [labeler.pk] if not_own_prompt else []
+        params += [project.pk, labeler.pk] if not_flagged else []
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            row = cursor.fetchone()
-        return row[0] if row else None
+            rows = cursor.fetchall()
+        if not rows:
+            return None
+        instances = []
+        for row in rows:
+            start, built = 0, []
+            for model, fields in loaded:
+                values = row[start:start + len(fields)]
+                start += len(fields)
+                built.append(None if values[0] is None else _from_db(model, fields, values))
+            instances.append(built)
+        task, prompt, _ = instances[0]
+        task.project, task.prompt = project, prompt
+        # As prefetch_related("prompt__candidates") leaves them: prompt.candidates.all() reads no more.
+        loaded_candidates = prompt.candidates.all()
+        loaded_candidates._result_cache = [candidate for _, _, candidate in instances if candidate is not None]
+        loaded_candidates._prefetch_done = True
+        prompt._prefetched_objects_cache = {"candidates": loaded_candidates}
+        return task
+
+
+def _from_db(model, fields, values):
+    """A model instance from a raw row of its concrete fields, converted as the ORM converts them."""
+    converted = []
+    for field, value in zip(fields, values):
+        for converter in field.get_db_converters(connection):
+            value = converter(value, None, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, None, converted)
 
 
 class Task(models.Model):

@@ -28,18 +28,20 @@ def submit(browser, task):
 
 @pytest.mark.parametrize("k", [2, 9])
 def test_next_and_submit_cost_a_fixed_number_of_queries(browser, project, k, django_assert_num_queries):
-    project.k, project.overlap = k, 3
+    # No gold draw: a lease that draws gold reads the labeler's standing and the gold prompts first (one
+    # query more, at the project's gold rate).
+    project.k, project.overlap, project.gold_rate = k, 3, 0
     project.save()
     for i in range(5):
         add_ready_prompt(project, f"Prompt {i}")
-    # session, user, project, held lease (none), BEGIN, the labeler's standing (flag, qualification, gold
-    # draw), claim (with display order), task+prompt+project, candidates, COMMIT
-    with django_assert_num_queries(10):
+    # session, user, project, held lease (none), BEGIN, claim (unless flagged; with the display order, the
+    # prompt and its candidates), COMMIT
+    with django_assert_num_queries(7):
         task = next_task(browser, project).json()
     # session, user, BEGIN, task lock, ranking, ratings, task update, prompt lock (with its gold ranking),
-    # the prompt's ratings, agreement upsert, labelers' figures upsert, open slots left, the labeler's
-    # standing, claim of the next task, its task+prompt+project, its candidates, COMMIT
-    with django_assert_num_queries(17):
+    # the prompt's ratings, agreement upsert, labelers' figures upsert, open slots left, claim of the next
+    # task, COMMIT
+    with django_assert_num_queries(14):
         following = submit(browser, task).json()["next"]
     assert following is not None and len(following["candidates"]) == k
     # Holding a lease, asking again costs the lookup only: session, user, project, held lease, its candidates.
