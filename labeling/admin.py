@@ -60,7 +60,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        workflow.set_rank_priorities(obj)
+        workflow.rank_order_saved(obj, changed="rank_order" in form.changed_data)
 
 
 class CandidateInline(admin.TabularInline):

@@ -341,7 +341,9 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return [IsProjectAdmin()]
 
     def perform_update(self, serializer):
-        workflow.set_rank_priorities(serializer.save())
+        order_before = serializer.instance.rank_order
+        project = serializer.save()
+        workflow.rank_order_saved(project, changed=project.rank_order != order_before)
 
     def get_serializer_class(self):
         user = getattr(self.request, "user", None)  # the schema generator asks without a request

@@ -78,33 +78,60 @@ def start_prompt(prompt, *, has_candidates=None, has_demonstration=False):
 def set_rank_priorities(project):
     """Order the project's unfinished rank slots as its `rank_order` says; returns how many were set.
 
-    Uncertainty order: a slot's priority is the smallest reward margin between two of its prompt's
-    candidates under the current scores (Candidate.reward), so the prompts the reward model can least tell
-    apart are ranked first. A prompt whose candidates are not all scored keeps 0 and comes first too: the
-    reward model knows nothing of it yet. Arrival order puts every slot back to 0. One UPDATE, after each
-    rescoring (rewards.score_candidates) and whenever the admin changes the order."""
+    Slots are leased lowest priority first (then oldest), so each order is one UPDATE of Task.priority,
+    after each rescoring (rewards.score_candidates) and whenever the admin changes the order; the queue's
+    query and its no-repeat rule do not change.
+
+    Uncertainty: a slot's priority is the smallest reward margin between two of its prompt's candidates
+    under the current scores (Candidate.reward), so the prompts the reward model can least tell apart are
+    ranked first. Disagreement: 1 minus the share of its prompt's candidate pairs that the current and the
+    previous version (Candidate.previous_reward) order differently, so the prompts the two versions
+    disagree on most come first; within one share, the smaller current margin first (it adds less than
+    the gap to the next share). Without any previous scores, disagreement falls back to the margin. Either
+    way a prompt whose candidates are not all scored gets 0 and comes first: the reward model knows
+    nothing of it yet. Arrival order puts every slot back to 0."""
     unfinished = Task.objects.filter(project=project, kind=TaskKind.RANK, state__in=UNFINISHED_TASK_STATES)
-    if project.rank_order != RankOrder.UNCERTAINTY:
+    if project.rank_order == RankOrder.ARRIVAL:
         return unfinished.exclude(priority=0).update(priority=0)
+    scored = Candidate.objects.filter(prompt__project=project)
+    by_disagreement = (project.rank_order == RankOrder.DISAGREEMENT
+                       and scored.filter(previous_reward__isnull=False).exists())
     tasks, candidates, prompts = Task._meta.db_table, Candidate._meta.db_table, Prompt._meta.db_table
+    if by_disagreement:
+        priority = """CASE WHEN COUNT(*) = COUNT(a.reward + b.reward + a.previous_reward + b.previous_reward) THEN
+            1 - COUNT(*) FILTER (WHERE (a.reward - b.reward) * (a.previous_reward - b.previous_reward) < 0)::float
+                / COUNT(*)
+              + MIN(ABS(a.reward - b.reward)) / (1 + MIN(ABS(a.reward - b.reward))) / (COUNT(*) + 1) END"""
+    else:
+        priority = "CASE WHEN COUNT(*) = COUNT(a.reward + b.reward) THEN MIN(ABS(a.reward - b.reward)) END"
+    # Every pair of a prompt's candidates (K is at most 9: 36 pairs), grouped by prompt.
     sql = f"""
-        UPDATE {tasks} task SET priority = COALESCE(margin.smallest, 0)
+        UPDATE {tasks} task SET priority = COALESCE(per_prompt.priority, 0)
         FROM (
-            SELECT prompt_id, CASE WHEN COUNT(*) = COUNT(reward) THEN MIN(gap) END AS smallest
-            FROM (
-                SELECT candidate.prompt_id, candidate.reward,
-                       candidate.reward - LAG(candidate.reward) OVER (
-                           PARTITION BY candidate.prompt_id ORDER BY candidate.reward) AS gap
-                FROM {candidates} candidate JOIN {prompts} prompt ON prompt.id = candidate.prompt_id
-                WHERE prompt.project_id = %s
-            ) gaps GROUP BY prompt_id
-        ) margin
-        WHERE task.prompt_id = margin.prompt_id AND task.project_id = %s AND task.kind = %s
+            SELECT a.prompt_id, {priority} AS priority
+            FROM {candidates} a
+            JOIN {candidates} b ON b.prompt_id = a.prompt_id AND b.id > a.id
+            JOIN {prompts} prompt ON prompt.id = a.prompt_id
+            WHERE prompt.project_id = %s
+            GROUP BY a.prompt_id
+        ) per_prompt
+        WHERE task.prompt_id = per_prompt.prompt_id AND task.project_id = %s AND task.kind = %s
           AND task.state = ANY(%s)
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, [project.pk, project.pk, TaskKind.RANK, list(UNFINISHED_TASK_STATES)])
         return cursor.rowcount
+
+
+def rank_order_saved(project, *, changed):
+    """After an admin saved `project`: reorder its rank slots. A switch to the disagreement order also
+    queues a rescoring by the current version, which stores the previous version's scores it compares
+    (until it ran, the order falls back to the margin)."""
+    if changed and project.rank_order == RankOrder.DISAGREEMENT:
+        current = project.reward_models.filter(is_current=True).values_list("pk", flat=True).first()
+        if current is not None:
+            enqueue_on_commit("rewards.score_candidates", current)
+    return set_rank_priorities(project)
 
 
 def add_candidates(prompt, texts, *, origins=None, model_name="", model_revision="", sampling=None, seed=None,

@@ -268,10 +268,7 @@ class RewardModel(models.Model):
         The restored version keeps its old promoted_at, so rolling back twice walks further back."""
         Project.objects.select_for_update().get(pk=project.pk)
         current = cls.objects.current(project)
-        if current is None or current.promoted_at is None:
-            return None
-        previous = (cls.objects.filter(project=project, promoted_at__lt=current.promoted_at)
-                    .order_by("-promoted_at").first())
+        previous = current and current.previous_version()
         if previous is None:
             return None
         cls.objects.filter(pk=current.pk).update(is_current=False)
@@ -279,6 +276,14 @@ class RewardModel(models.Model):
         previous.is_current = True
         previous._rescore_after_commit()
         return previous
+
+    def previous_version(self):
+        """The version promoted before this one (what a rollback restores, what the disagreement order
+        compares with); None for a version never promoted or the first one."""
+        if self.promoted_at is None:
+            return None
+        return (RewardModel.objects.filter(project_id=self.project_id, promoted_at__lt=self.promoted_at)
+                .order_by("-promoted_at").first())
 
     def _rescore_after_commit(self):
         enqueue_on_commit("rewards.score_candidates", self.pk)

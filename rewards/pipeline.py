@@ -181,34 +181,41 @@ def _duel(result, challenged, validation):
 
 
 def score_candidates(reward_model, batch_size=64, chunk_size=512):
-    """Store `reward_model`'s reward on every candidate of its project, then reorder its rank slots if it
-    ranks by uncertainty; returns how many were scored."""
+    """Store `reward_model`'s reward on every candidate of its project and, when the project ranks by the
+    disagreement of the last two versions, the previous version's as `previous_reward` (cleared otherwise,
+    so no stale pair is compared later); then reorder its rank slots. Returns how many were scored."""
     from labeling import workflow
-    from labeling.models import Candidate
+    from labeling.models import Candidate, RankOrder
 
-    model, tokenizer, _ = load_checkpoint(reward_model.checkpoint_path)
+    scorers = [load_checkpoint(reward_model.checkpoint_path)[:2]]
+    if reward_model.project.rank_order == RankOrder.DISAGREEMENT:
+        previous = reward_model.previous_version()
+        if previous is not None:
+            scorers.append(load_checkpoint(previous.checkpoint_path)[:2])
     candidates = (Candidate.objects.filter(prompt__project_id=reward_model.project_id)
                   .select_related("prompt").only("id", "text", "prompt__messages").order_by("id"))
     scored, chunk = 0, []
     for candidate in candidates.iterator(chunk_size=chunk_size):
         chunk.append(candidate)
         if len(chunk) == chunk_size:
-            scored += _score_chunk(model, tokenizer, chunk, batch_size)
+            scored += _score_chunk(scorers, chunk, batch_size)
             chunk = []
     if chunk:
-        scored += _score_chunk(model, tokenizer, chunk, batch_size)
+        scored += _score_chunk(scorers, chunk, batch_size)
     workflow.set_rank_priorities(reward_model.project)
     return scored
 
 
-def _score_chunk(model, tokenizer, candidates, batch_size):
+def _score_chunk(scorers, candidates, batch_size):
+    """The current version's reward, and the previous version's where `scorers` holds it."""
     from labeling.models import Candidate
 
-    rewards = score(model, tokenizer, [c.prompt.messages for c in candidates], [c.text for c in candidates],
-                    batch_size)
-    for candidate, reward in zip(candidates, rewards):
-        candidate.reward = reward
-    Candidate.objects.bulk_update(candidates, ["reward"])
+    conversations, texts = [c.prompt.messages for c in candidates], [c.text for c in candidates]
+    rewards = [score(model, tokenizer, conversations, texts, batch_size) for model, tokenizer in scorers]
+    previous = rewards[1] if len(rewards) > 1 else [None] * len(candidates)
+    for candidate, reward, previous_reward in zip(candidates, rewards[0], previous):
+        candidate.reward, candidate.previous_reward = reward, previous_reward
+    Candidate.objects.bulk_update(candidates, ["reward", "previous_reward"])
     return len(candidates)
 
 

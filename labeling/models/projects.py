@@ -46,6 +46,7 @@ class TaskKind(models.TextChoices):
 class RankOrder(models.TextChoices):
     ARRIVAL = "arrival", "Arrival order"
     UNCERTAINTY = "uncertainty", "Reward model's uncertainty first"
+    DISAGREEMENT = "disagreement", "Disagreement of the last two reward-model versions first"
 
 
 class Project(models.Model):
@@ -79,8 +80,10 @@ class Project(models.Model):
     )
     rank_order = models.CharField(
         max_length=16, choices=RankOrder.choices, default=RankOrder.ARRIVAL,
-        help_text="Which prompts labelers rank first: in arrival order, or those whose candidates the current "
-        "reward model scores closest together (smallest margin) first.",
+        help_text="Which prompts labelers rank first: in arrival order; those whose candidates the current "
+        "reward model scores closest together (smallest margin) first; or those whose candidates the current "
+        "and the previously promoted version order most differently first (without a previous version: "
+        "the smallest margin).",
     )
     retrain_after_comparisons = models.PositiveIntegerField(
         default=1000,

@@ -127,6 +127,10 @@ class Candidate(models.Model):
     sampling = models.JSONField(default=dict, blank=True)
     seed = models.BigIntegerField(null=True, blank=True)
     reward = models.FloatField(null=True, blank=True, help_text="Score of the current reward model (admins only).")
+    previous_reward = models.FloatField(
+        null=True, blank=True,
+        help_text="Score of the version promoted before the current one, kept while the project ranks by the "
+        "two versions' disagreement (admins only).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = CandidateQuerySet.as_manager()
