@@ -6,6 +6,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
+        # Both 0012s (written side by side on two branches): this migration also merges them.
+        ('labeling', '0012_candidate_html'),
         ('labeling', '0012_ranking_amended_at'),
     ]
 
