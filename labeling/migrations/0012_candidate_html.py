@@ -19,7 +19,7 @@ def render_existing(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("labeling", "0013_disagreement_order"),
+        ("labeling", "0011_task_recent_rankings"),
     ]
 
     operations = [
