@@ -4,11 +4,13 @@
  * All rules live in ranking-state.js; this module renders the state and maps keys, clicks, taps and drops
  * to its functions.
  *
- * Keys, on a response: 1-7 rate it and go to the next; ←/→ previous/next; ↑/↓ scroll it; F flags; R raw text.
+ * Keys, on a response: 1-7 rate it and go to the next; ←/→ previous/next; ↑/↓ scroll it; F flags; R raw text;
+ * D on one response, then on another, marks the words that differ between them (D again: back).
  * On the ranking: A-I pick a response; ↑/↓ move it; Shift+↑/↓ tie it with its neighbour; 0 takes it out;
  * U undoes; Esc goes back to the responses. Anywhere: P folds the prompt; Enter moves on, then submits.
  */
 import * as R from "./ranking-state.js";
+import { diffWords, sides } from "./diff.js";
 import { h, kbd, trusted } from "./dom.js";
 
 const SCROLL_STEP = 80;
@@ -79,6 +81,8 @@ export function renderRank(task, ctx) {
   let current = 0; // index of the response shown on a phone and focused on wide screens
   let tapMode = false;
   const view = { raw: Boolean(draft.raw) };
+  // Comparing two responses: the one picked first (waiting for a second), or the pair being shown.
+  const compare = { picked: null, pair: null };
 
   const form = h("form", { class: "task-form rank compare", novalidate: true, "data-k": k });
   const prompt = renderPromptBar(task.prompt.messages.map((m, i) => ({ ...m, html: task.prompt.messages_html[i] })),
@@ -124,10 +128,13 @@ export function renderRank(task, ctx) {
         h("span", { text: config.flags[name] }))));
     const flagsToggle = h("button", { type: "button", class: "button small flags-toggle", tabindex: "-1",
       "aria-expanded": "false", "aria-label": "Flags", title: "Flags (key F)", onclick: () => toggleFlags(id) }, "⚑");
+    const compareToggle = h("button", { type: "button", class: "button small compare-toggle", tabindex: "-1",
+      "aria-pressed": "false", "aria-label": "Compare with another response", title: "Compare with another response (key D)",
+      onclick: () => toggleCompare(id) }, "⇄");
     const column = h("article", { class: "resp", tabindex: "0", "data-candidate": id, "data-index": index,
       "aria-label": `Response ${letter(id)}` },
     h("header", { class: "resp-head" },
-      h("span", { class: "letter", text: letter(id) }), likert, flagsToggle,
+      h("span", { class: "letter", text: letter(id) }), likert, flagsToggle, compareToggle,
       h("span", { class: "resp-status" })),
     h("div", { class: "flags-row" }, h("span", { class: "flag-chips" }), flagList),
     h("div", { class: "resp-body" },
@@ -148,6 +155,46 @@ export function renderRank(task, ctx) {
     column.querySelector(".flags-toggle").setAttribute("aria-expanded", String(show));
     if (show) list.querySelector("input").focus();
     else column.focus();
+  }
+
+  // --- Comparing two responses -------------------------------------------------------------------
+
+  function toggleCompare(id) {
+    if (compare.pair) {
+      compare.pair = null;
+    } else if (compare.picked === null || compare.picked === id) {
+      compare.picked = compare.picked === id ? null : id;
+    } else {
+      compare.pair = [compare.picked, id];
+      compare.picked = null;
+    }
+    showComparison();
+  }
+
+  /** Each of the two responses shows its own text with the words the other lacks marked (text nodes only). */
+  function showComparison() {
+    const shown = {};
+    if (compare.pair) {
+      const [first, second] = compare.pair;
+      const { before, after } = sides(diffWords(byId[first].text, byId[second].text));
+      shown[first] = { segments: before, other: second };
+      shown[second] = { segments: after, other: first };
+    }
+    for (const id of ids) {
+      const column = columnOf(id);
+      column.querySelector(".diff")?.remove();
+      const mine = shown[id];
+      column.classList.toggle("diff-shown", Boolean(mine));
+      column.querySelector(".compare-toggle").setAttribute("aria-pressed", String(Boolean(mine) || compare.picked === id));
+      if (!mine) continue;
+      column.querySelector(".resp-body").prepend(h("div", { class: "text diff",
+        "aria-label": `Response ${letter(id)}, words not in ${letter(mine.other)} marked` },
+      mine.segments.map((s) => (s.kind === "same" ? s.text : h("mark", { class: `diff-${s.kind}`, text: s.text })))));
+    }
+    note.textContent = compare.picked !== null
+      ? `Comparing ${letter(compare.picked)}: press D on another response.`
+      : compare.pair ? `Words that differ between ${letter(compare.pair[0])} and ${letter(compare.pair[1])} are marked; D again to go back.`
+        : describe(R.missing(state, { likert: true }));
   }
 
   function focusResponse(index, options) {
@@ -376,6 +423,7 @@ export function renderRank(task, ctx) {
         return;
       }
       if (lower === "f") { handled(); toggleFlags(id); return; }
+      if (lower === "d") { handled(); toggleCompare(id); return; }
       if (lower === "r") { handled(); view.raw = !view.raw; draft.raw = view.raw; persist(); sync(); return; }
     }
     if (item) {

@@ -531,6 +531,7 @@ function renderLegend(kind) {
     row([kbd("↑"), kbd("↓")], "Scroll the response; on the ranking: move it");
     row([kbd("F")], "Flags of the response (then their letters)");
     row([kbd("R")], "Raw text / formatted");
+    row([kbd("D"), "…", kbd("D")], "Mark the words two responses differ in (D again: back)");
     row([kbd("P")], "Show all of the prompt / fold it");
     row([kbd("A"), "–", kbd(String.fromCharCode(64 + config.k))], "Pick a response on the ranking");
     row([kbd("Shift"), "+", kbd("↑"), kbd("↓")], "Tie it with the one above / below");

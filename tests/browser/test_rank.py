@@ -268,3 +268,31 @@ def test_drafts_belong_to_their_labeler_and_go_away_on_logout(signed_in, project
     page.reload()
     page.wait_for_selector(".responses .resp")
     expect(page.locator('.likert [aria-pressed="true"]')).to_have_count(0)
+
+
+def test_d_on_two_responses_marks_the_words_they_differ_in_as_text(signed_in, project, labeler):
+    project.k = 3
+    project.save()
+    add_ready_prompt(project, "Compare", candidates=[
+        "The cat sat on the <b>mat</b>.", "The dog sat on the <b>mat</b>.", "Something else entirely."])
+    page = signed_in
+    start(page, project, "rank")
+    by_text = {page.locator(f'.resp[data-candidate="{c}"] pre.raw').text_content(): c for c in shown_order(page)}
+    cat, dog = by_text["The cat sat on the <b>mat</b>."], by_text["The dog sat on the <b>mat</b>."]
+    page.locator(f'.resp[data-candidate="{cat}"]').focus()
+    page.keyboard.press("d")
+    expect(page.locator(".diff")).to_have_count(0)
+    page.locator(f'.resp[data-candidate="{dog}"]').focus()
+    page.keyboard.press("d")
+    cat_diff, dog_diff = (page.locator(f'.resp[data-candidate="{c}"] .diff') for c in (cat, dog))
+    expect(cat_diff).to_have_text("The cat sat on the <b>mat</b>.")
+    expect(cat_diff.locator("mark.diff-removed")).to_have_text("cat")
+    expect(dog_diff.locator("mark.diff-added")).to_have_text("dog")
+    expect(page.locator(f'.resp[data-candidate="{cat}"] .md')).to_be_hidden()
+    assert page.locator(".diff b").count() == 0  # the response's markup stays text
+    page.keyboard.press("d")
+    expect(page.locator(".diff")).to_have_count(0)
+    expect(page.locator(f'.resp[data-candidate="{cat}"] .md')).to_be_visible()
+    # Comparing changes no rating: the ranking is still empty.
+    assert Ranking.objects.filter(labeler=labeler).count() == 0
+    expect(page.locator(".resp.done")).to_have_count(0)
