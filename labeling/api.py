@@ -21,7 +21,9 @@ from labeling.rendering import render_markdown
 from labeling.roles import REVIEW_PERMISSION
 from labeling.rest import BoundedJSONParser
 from labeling.stats import labeler_stats, project_progress, queue_counts
+from labeling.models.prompts import few_shot_text
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN, MAX_K, PREFERENCE_STRENGTHS
+from rankdata.text import ROLES
 
 
 class IsProjectAdmin(permissions.BasePermission):
@@ -104,7 +106,7 @@ def checked(check, value):
 
 
 class MessageSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    role = serializers.ChoiceField(choices=list(ROLES))
     content = serializers.CharField(trim_whitespace=False, max_length=limits.max_text_chars())
 
 
@@ -202,9 +204,6 @@ class PromptSubmission(serializers.Serializer):
         return data
 
 
-def few_shot_text(instruction, examples):
-    shots = "\n\n".join(f"Query: {e['query']}\nResponse: {e['response']}" for e in examples)
-    return f"{instruction}\n\n{shots}"
 
 
 class DemonstrationSubmission(serializers.Serializer):

@@ -4,10 +4,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from rankdata.comparisons import dense_tiers
+from rankdata.text import ROLES
 
 MIN_K, MAX_K = 2, 9
 LIKERT_MIN, LIKERT_MAX = 1, 7
-ROLES = ("system", "user", "assistant")
 
 # InstructGPT's per-response yes/no metadata (Ouyang et al. 2022, table 3), in display order.
 FLAGS = {

@@ -18,7 +18,9 @@ from labeling.models import (
 from labeling.roles import REVIEW_PERMISSION
 from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN, PREFERENCE_STRENGTHS
 from labeling.stats import labeler_history, labeler_stats, queue_counts, ranking_summary
+from labeling.models.prompts import FEW_SHOT_TEMPLATES
 from rankdata.agreement import pairwise_agreement
+from rankdata.text import ROLES, role_label
 
 
 def home(request):
@@ -47,6 +49,8 @@ def _work_config(request, project, kind):
         "strengths": {name: label for name, (label, _) in PREFERENCE_STRENGTHS.items()},
         "skipReasons": dict(SkipReason.choices),
         "promptKinds": dict(PromptKind.choices),
+        "fewShot": FEW_SHOT_TEMPLATES,
+        "roles": {role: role_label(role) for role in ROLES},
         "historyUrl": reverse("history"),
         "workUrl": reverse("work", args=[project.pk, kind]),
         "amendUrl": reverse("amend", args=[0]).replace("/0/", "/{task}/"),

@@ -17,6 +17,9 @@ from typing import Union
 Message = dict[str, str]
 Prompt = Union[str, list[Message]]
 
+# Who may speak in a conversation: what validation accepts, generation sends, and pages show (role_label).
+ROLES = ("system", "user", "assistant")
+
 # Ends a conversation's rendering unless it already ends where a response can start (see `prompt_text`).
 PROMPT_END = "\n\n"
 
@@ -32,7 +35,12 @@ def conversation_text(messages: list[Message]) -> str:
     plain), a longer conversation one ``Role: content`` paragraph per message."""
     if len(messages) == 1 and messages[0]["role"] == "user":
         return messages[0]["content"]
-    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
+    return "\n\n".join(f"{role_label(m['role'])}: {m['content']}" for m in messages)
+
+
+def role_label(role: str) -> str:
+    """How a role is named to readers: in a conversation's text and on the labeling pages."""
+    return role.capitalize()
 
 
 def prompt_text(prompt: Prompt) -> str:

@@ -18,6 +18,16 @@ class PromptKind(models.TextChoices):
     USE_CASE = "use_case", "Use case"
 
 
+# How a few-shot prompt's instruction and query/response examples become its one user message. The write
+# page's preview fills in the same templates (sent in its config), so it shows what the model will see.
+FEW_SHOT_TEMPLATES = {"shot": "Query: {query}\nResponse: {response}", "between": "\n\n"}
+
+
+def few_shot_text(instruction, examples):
+    shots = [FEW_SHOT_TEMPLATES["shot"].format(query=e["query"], response=e["response"]) for e in examples]
+    return FEW_SHOT_TEMPLATES["between"].join([instruction, FEW_SHOT_TEMPLATES["between"].join(shots)])
+
+
 class PromptSource(models.TextChoices):
     LABELER = "labeler", "Written by a labeler"
     IMPORTED = "imported", "Imported"

@@ -18,7 +18,7 @@ const legend = document.getElementById("legend");
 const timerEl = document.getElementById("timer");
 const statusEl = document.getElementById("status");
 const amendLast = document.getElementById("amend-last");
-const ROLE_LABELS = { system: "System", user: "User", assistant: "Assistant" };
+const ROLE_LABELS = config.roles;
 
 // --- DOM ---------------------------------------------------------------------------------
 
@@ -379,10 +379,12 @@ function submitRow(label, hint) {
 
 // --- Write a prompt ----------------------------------------------------------------------
 
+/** The few-shot prompt as the model will see it, from the server's templates (labeling.models.prompts
+ * few_shot_text fills in the same ones). One pass over each template, so braces in a query stay text. */
 function fewShotText(instruction, examples) {
-  // Mirrors labeling.api.few_shot_text, so the preview shows what the model will see.
-  const shots = examples.map((e) => `Query: ${e.query}\nResponse: ${e.response}`).join("\n\n");
-  return `${instruction}\n\n${shots}`;
+  const { shot, between } = config.fewShot;
+  const shots = examples.map((e) => shot.replace(/\{(query|response)\}/g, (_, field) => e[field]));
+  return [instruction, shots.join(between)].join(between);
 }
 
 function renderWritePrompt(task, draft, persist) {

@@ -52,10 +52,15 @@ def test_it_writes_a_few_shot_prompt_with_added_and_removed_examples(signed_in, 
     page.get_by_role("button", name="Remove example 2").click()
     expect(queries).to_have_count(2)
     page.screenshot(path="/tmp/rankwise-few-shot.png", full_page=True)
+    preview = page.locator("pre.preview").text_content()
     responses.nth(1).press("Control+Enter")
 
     wait_for_next_task(page, first)
     prompt = Prompt.objects.get(author=labeler)
+    # The preview showed exactly the message stored (the server's templates, filled in on the page).
+    assert prompt.messages == [{"role": "user", "content": preview}]
+    assert preview == "Classify the sentiment.\n\nQuery: I love it\nResponse: positive\n\n" \
+        "Query: It broke on day one\nResponse: negative"
     assert prompt.kind == PromptKind.FEW_SHOT
     assert prompt.few_shot == {"instruction": "Classify the sentiment.", "examples": [
         {"query": "I love it", "response": "positive"}, {"query": "It broke on day one", "response": "negative"}]}

@@ -1,6 +1,5 @@
 """Prompts: a plain string (text to continue) or a conversation (a list of {"role", "content"} messages)."""
-
-ROLES = ("system", "user", "assistant")
+from rankdata.text import ROLES
 
 
 def is_conversation(prompt):
