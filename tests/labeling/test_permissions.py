@@ -17,7 +17,8 @@ LABELER_ENDPOINTS = {
     ("get", "/api/projects/{id}/queue/"), ("get", "/api/projects/{id}/guidelines/"), ("get", "/api/tasks/"),
     ("get", "/api/tasks/{id}/"),
     ("post", "/api/tasks/{id}/prompt/"), ("post", "/api/tasks/{id}/demonstration/"),
-    ("post", "/api/tasks/{id}/ranking/"), ("post", "/api/tasks/{id}/skip/"), ("get", "/api/me/stats/"), ("get", "/api/me/rankings/"),
+    ("post", "/api/tasks/{id}/ranking/"), ("post", "/api/tasks/{id}/skip/"),
+    ("get", "/api/tasks/{id}/amend/"), ("post", "/api/tasks/{id}/amend/"), ("get", "/api/me/stats/"), ("get", "/api/me/rankings/"),
     ("get", "/api/schema/"),
 }
 
@@ -71,7 +72,7 @@ def test_labelers_see_only_their_own_tasks(ids, labeler, other_labeler):
     assert client_for(other_labeler).get("/api/tasks/").json()["results"] == []
 
 
-PAGES = ["/", "/projects/{id}/work/rank/", "/projects/{id}/review/", "/admin/", "/admin/labeling/ranking/",
+PAGES = ["/", "/projects/{id}/work/rank/", "/history/{task}/amend/", "/projects/{id}/review/", "/admin/", "/admin/labeling/ranking/",
          "/admin/exports/importjob/add/"]
 
 
