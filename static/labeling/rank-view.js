@@ -14,6 +14,8 @@ import { diffWords, sides } from "./diff.js";
 import { h, kbd, trusted } from "./dom.js";
 
 const SCROLL_STEP = 80;
+// The responses' height the last task measured (fitColumns), which the next task starts from.
+let columnHeight = null;
 
 /** Shortcut letters for the flags: mnemonic ones for InstructGPT's list, free letters for others. */
 export function assignFlagKeys(names) {
@@ -56,7 +58,6 @@ function togglePrompt(bar) {
   const toggle = bar.querySelector(".prompt-toggle");
   toggle.setAttribute("aria-expanded", String(!folded));
   toggle.firstChild.textContent = folded ? "Show all " : "Fold ";
-  bar.dispatchEvent(new CustomEvent("resize-layout", { bubbles: true }));
 }
 
 /** After layout: hide the prompt's toggle when the prompt fits folded. */
@@ -360,7 +361,6 @@ export function renderRank(task, ctx) {
     if (!tapMode) note.textContent = describe(problems);
     if (onItem && ids.includes(focusedId)) focusItem(focusedId);
     else if (onStrength) focusStrength();
-    fitColumns();
   }
 
   function describe(problems) {
@@ -470,21 +470,35 @@ export function renderRank(task, ctx) {
 
   // --- Layout: the responses take the height left on screen and scroll on their own ---------------
 
+  // Measured after the browser's own layout, never by forcing one while the task is built (that cost 2-30 ms
+  // per task, most of the page's share of submit-to-next-task): a ResizeObserver runs between layout and
+  // paint, when reading sizes is free. A new task starts from the height the previous one measured, nearly
+  // always right, so its first frame is laid out once; when it is not, the correction lands before paint.
   function fitColumns() {
+    if (!form.isConnected) { observer.disconnect(); return; }  // this task was replaced by the next
     const top = columns.getBoundingClientRect().top + window.scrollY;
     const phone = getComputedStyle(pager).display !== "none";
     // On a phone the ranking comes below the one response shown; on a wide screen everything fits one screen.
     const below = phone ? pager.offsetHeight + 24 : ranking.offsetHeight + 24;
     const height = phone ? window.innerHeight * 0.62 : window.innerHeight - top - below;
-    columns.style.setProperty("--column-height", `${Math.round(Math.max(240, height))}px`);
+    const value = `${Math.round(Math.max(240, height))}px`;
+    columnHeight = value;
+    if (columns.style.getPropertyValue("--column-height") !== value) columns.style.setProperty("--column-height", value);
     updatePromptToggle(prompt);
   }
-  form.addEventListener("resize-layout", fitColumns);
+  const observer = new ResizeObserver(fitColumns);
   ctx.onResize(fitColumns);
+  if (columnHeight) columns.style.setProperty("--column-height", columnHeight);
 
   columns.append(...candidates.map(responseColumn));
   sync();
-  const firstOpen = R.unrated(state)[0];
-  if (firstOpen !== undefined) focusResponse(ids.indexOf(firstOpen), { preventScroll: true });
-  else focusRanking();
+  // The prompt folding or unfolding and the ranking growing or shrinking move the space left for the columns.
+  observer.observe(prompt);
+  observer.observe(ranking);
+  // What to focus first, called by the page once everything else is built.
+  return () => {
+    const firstOpen = R.unrated(state)[0];
+    if (firstOpen !== undefined) focusResponse(ids.indexOf(firstOpen), { preventScroll: true });
+    else focusRanking();
+  };
 }

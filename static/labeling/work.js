@@ -284,17 +284,21 @@ function renderTask(task, amending) {
   timer.start(draft.elapsedMs || 0);
   onResize = null;
   root.replaceChildren();
-  // Each task opens at the top, whatever the previous one was scrolled to; its renderer focuses its first control.
-  window.scrollTo(0, 0);
+  let focusFirst;
   if (task.kind === "rank") {
-    renderRank(task, { root, config, draft, persist: current.persist, submit, errorBox, clearErrors,
+    focusFirst = renderRank(task, { root, config, draft, persist: current.persist, submit, errorBox, clearErrors,
       roleLabels: ROLE_LABELS, onResize: (fn) => { onResize = fn; }, submitPath: amending ? "amend" : "ranking" });
   } else {
     const render = { write_prompt: renderWritePrompt, write_demonstration: renderDemonstration };
-    render[task.kind](task, draft, current.persist);
+    focusFirst = render[task.kind](task, draft, current.persist);
   }
   if (!amending) root.append(renderSkip(task));
   renderLegend(task.kind);
+  // Each task opens at the top, whatever the previous one was scrolled to, with focus on its first control.
+  // Last, once the whole page is built: scrolling and focusing make the browser lay the page out there and
+  // then, and doing it after the last change means it does so once (not again for the frame).
+  window.scrollTo(0, 0);
+  focusFirst();
 }
 
 /** Submit, then clear the draft and show the next task with no extra click. */
@@ -476,8 +480,7 @@ function renderWritePrompt(task, draft, persist) {
   });
   submitOnCtrlEnter(form);
   root.append(form);
-  const first = panels[draft.promptKind].querySelector("textarea");
-  if (first) first.focus();
+  return () => panels[draft.promptKind].querySelector("textarea")?.focus();
 }
 
 // --- Write a demonstration ---------------------------------------------------------------
@@ -497,7 +500,7 @@ function renderDemonstration(task, draft, persist) {
   });
   submitOnCtrlEnter(form);
   root.append(form);
-  form.querySelector("textarea").focus({ preventScroll: true });
+  return () => form.querySelector("textarea").focus({ preventScroll: true });
 }
 
 // --- Skip or report ----------------------------------------------------------------------

@@ -296,3 +296,27 @@ def test_d_on_two_responses_marks_the_words_they_differ_in_as_text(signed_in, pr
     # Comparing changes no rating: the ranking is still empty.
     assert Ranking.objects.filter(labeler=labeler).count() == 0
     expect(page.locator(".resp.done")).to_have_count(0)
+
+
+def test_the_responses_take_the_height_left_so_submit_is_in_view_task_after_task(signed_in, project, labeler):
+    for text in ("First prompt", "Second prompt " + "with more words " * 30):
+        add_ready_prompt(project, text, candidates=[f"{text}: answer {i}\n\n" + "long line\n\n" * 80 for i in range(4)])
+    page = signed_in
+    page.set_viewport_size({"width": 1366, "height": 768})
+    start(page, project, "rank")
+    fits = ("() => { const b = document.querySelector('.ranking [type=submit]').getBoundingClientRect();"
+            " const c = document.querySelector('.resp').getBoundingClientRect();"
+            " return b.bottom <= innerHeight && b.bottom > 0 && c.height > 240; }")
+    page.wait_for_function(fits)
+    first = task_id(page)
+    for key in ("5", "4", "3", "2"):
+        page.keyboard.press(key)
+    page.keyboard.press("Enter")
+    wait_for_next_task(page, first)
+    page.wait_for_function(fits)
+    # Unfolding the long prompt takes height from the responses, not from the ranking below them.
+    before = page.locator(".resp").first.bounding_box()["height"]
+    page.keyboard.press("p")
+    page.wait_for_function(f"() => document.querySelector('.resp').getBoundingClientRect().height < {before}")
+    page.keyboard.press("p")
+    page.wait_for_function(f"() => document.querySelector('.resp').getBoundingClientRect().height === {before}")
