@@ -27,6 +27,18 @@ near-duplicates (other case, spacing and punctuation, another ending, another e-
   its "generation" part is then the HTTP round trip to the generator.
 The tiny generators run on --torch-threads threads (1): see its help.
 
+Last, active learning on ../shared/data/hh_harmless_pairs.jsonl (1,703 crowd-labeled pairs):
+- labels_to_target_ratio: the labels uncertainty order needs to reach the test accuracy random order
+  reaches with --al-budget (600) labels, divided by that budget (goal <= 0.8; above 1 means uncertainty
+  order needs more). Each of --al-repetitions random splits holds out --al-test pairs; both orders start
+  from the same 40 random labels and add --al-step labels a round, the reward model retrained each round:
+  random order takes the next pairs of the shuffled pool, uncertainty order the pairs whose two responses
+  the current reward model scores closest together (the platform's smallest-margin order, for K=2). The
+  target and the crossing are read from the mean curves. The reward model is the platform's with its
+  backbone frozen: all-MiniLM-L6-v2 features computed once (rewards.training's encoding and pooling, 128
+  tokens) and a linear head trained with its ranking loss. Fine-tuning the backbone every round, as the
+  real trainer would, takes hours on this 2-core CPU.
+
     python bench/arena.py [--prompts 80] [--overlap 2] [--simulations 100] [--rounds 200]
 
 Prints a line per stage and, as the last line, one JSON object.
@@ -283,6 +295,111 @@ def intake_before_a_hosted_model(families, rng):
     return p95, parts_p50
 
 
+def frozen_features(groups, max_length):
+    """Each response's features under the platform reward model's frozen backbone (all-MiniLM-L6-v2, the
+    trainer's default): rewards.training's own encoding, truncation and pooling, with the linear head
+    replaced by the identity, so a linear head on these features is the platform RM with its backbone
+    frozen. Returns an array (groups, 2, hidden)."""
+    import torch
+
+    from rewards.training import score
+    from rewards.training.model import default_backbone_path, load_backbone
+
+    model, tokenizer = load_backbone(default_backbone_path(), device=torch.device("cpu"))
+    model.head = torch.nn.Identity()
+    tokenizer.model_max_length = max_length
+    prompts = [group.prompt for group in groups for _ in group.responses]
+    responses = [response for group in groups for response in group.responses]
+    with torch.inference_mode():
+        features = np.array(score(model, tokenizer, prompts, responses, batch_size=64), dtype=np.float32)
+    return features.reshape(len(groups), 2, -1)
+
+
+def fit_head(features, winners, weight_decay):
+    """A linear reward head on frozen features, trained to convergence (L-BFGS, full batch) with the
+    platform trainer's ranking loss (rewards.training.loss), and an L2 penalty; returns its weights."""
+    import torch
+
+    from rewards.training.loss import ranking_loss
+
+    rows = torch.tensor(features.reshape(-1, features.shape[-1]))
+    groups = torch.arange(len(features))
+    winner_rows = 2 * groups + torch.tensor(winners)
+    weights = torch.zeros(rows.shape[1], requires_grad=True)
+    optimizer = torch.optim.LBFGS([weights], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = ranking_loss(rows @ weights, winner_rows, 2 * groups + 1 - torch.tensor(winners), groups)
+        loss = loss + weight_decay * weights.square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weights.detach().numpy()
+
+
+def active_learning(args):
+    """Labels that uncertainty order needs to reach the reward-model accuracy random order reaches with
+    --al-budget labels, on the HH-RLHF harmless pairs (see labels_to_target_ratio in the JSON)."""
+    from rewards.training.data import load_jsonl
+
+    groups = load_jsonl(ROOT.parent / "shared" / "data" / "hh_harmless_pairs.jsonl")
+    started = time.perf_counter()
+    features = frozen_features(groups, args.al_max_length)
+    log(f"active learning: {len(groups)} HH-RLHF harmless pairs, frozen MiniLM features ({args.al_max_length} "
+        f"tokens) in {time.perf_counter() - started:.0f} s")
+    winners = np.array([group.tiers.index(1) for group in groups])  # 0 or 1: which response the crowd chose
+    difference = features[:, 0] - features[:, 1]  # what the head's reward margin is linear in
+    signed = difference * np.where(winners == 0, 1, -1)[:, None]  # chosen minus rejected
+    budgets = list(range(args.al_step, len(groups) - args.al_test, args.al_step))
+    if args.al_budget not in budgets:
+        raise SystemExit(f"--al-budget must be a multiple of --al-step below the pool size, one of {budgets}")
+    curves = {"random": [], "uncertainty": []}
+    for repetition in range(args.al_repetitions):
+        order = np.random.default_rng(args.seed + repetition).permutation(len(groups))
+        test, pool = order[:args.al_test], order[args.al_test:]
+        for name in curves:
+            labeled, rest, curve = list(pool[:args.al_step]), list(pool[args.al_step:]), []
+            for budget in budgets:
+                weights = fit_head(features[labeled], winners[labeled], args.al_weight_decay)
+                curve.append(float(np.mean(signed[test] @ weights > 0)))
+                if name == "random" and budget >= args.al_budget:
+                    break
+                if name == "random":  # the pool is already shuffled: arrival order is random order
+                    picked = set(rest[:args.al_step])
+                else:  # the platform's uncertainty order: the smallest reward margin first (K=2: |r_a - r_b|)
+                    margins = np.abs(difference[rest] @ weights)
+                    picked = {rest[i] for i in np.argsort(margins, kind="stable")[:args.al_step]}
+                labeled += [i for i in rest if i in picked]
+                rest = [i for i in rest if i not in picked]
+            curves[name].append(curve)
+    mean = {name: np.mean(curve, axis=0) for name, curve in curves.items()}
+    budget_index = budgets.index(args.al_budget)
+    target = float(mean["random"][budget_index])
+    def first_reaching(curve):
+        return next((budget for budget, accuracy in zip(budgets, curve) if accuracy >= target), None)
+
+    needed = first_reaching(mean["uncertainty"])
+    log(f"mean test accuracy over {args.al_repetitions} repetitions ({args.al_test} test pairs), by labels: "
+        + "; ".join(f"{name}: " + " ".join(f"{b}:{a:.3f}" for b, a in zip(budgets, mean[name]))
+                    for name in curves))
+    log(f"random order reaches {target:.3f} with {args.al_budget} labels; uncertainty order "
+        + (f"with {needed}" if needed else f"never does, up to the whole pool of {budgets[-1]}")
+        + f" ({time.perf_counter() - started:.0f} s in all)")
+    return {
+        "labels_to_target_ratio": round(needed / args.al_budget, 3) if needed else None,
+        "active_learning": {
+            "reward_model": "frozen all-MiniLM-L6-v2 features + linear head (ranking loss, L-BFGS)",
+            "target_accuracy": round(target, 4), "budget": args.al_budget, "labels_needed": needed,
+            # How noisy a first crossing is: random order's own curve may touch the target before the budget.
+            "random_order_first_reaches_it_at": first_reaching(mean["random"]),
+            "test_pairs": args.al_test, "repetitions": args.al_repetitions,
+            "curves": {name: {b: round(float(a), 4) for b, a in zip(budgets, mean[name])} for name in curves},
+        },
+    }
+
+
 def true_order():
     return sorted(TRUE_STRENGTHS, key=lambda model: -TRUE_STRENGTHS[model])
 
@@ -313,6 +430,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=200, help="bootstrap rounds per interval")
     parser.add_argument("--families", type=int, default=40, help="distinct prompts sent to the intake")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--al-budget", type=int, default=600, help="labels random order gets (the target's)")
+    parser.add_argument("--al-step", type=int, default=40, help="labels per active-learning round (and the "
+                        "random seed set both orders start from)")
+    parser.add_argument("--al-test", type=int, default=500, help="held-out HH pairs the accuracy is measured on")
+    parser.add_argument("--al-repetitions", type=int, default=10, help="random splits the curves are averaged over")
+    parser.add_argument("--al-max-length", type=int, default=128, help="tokens per prompt+response (the prompt "
+                        "is cut from the left, as the trainer cuts it)")
+    parser.add_argument("--al-weight-decay", type=float, default=0.01)
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="threads of the in-process tiny generators; 0 leaves torch's default (one per "
                         "core). With more than one, torch's threads spin on after each call and, on a small "
@@ -346,6 +471,7 @@ def main():
     log(f"{args.simulations} repeated simulations on the same {len(candidate_sets)} candidate sets in "
         f"{time.perf_counter() - started:.1f} s: {per_interval:.3f} of intervals hold the true strength, "
         f"all three at once in {all_three:.3f} of simulations")
+    learning = active_learning(args)
     print(json.dumps({
         "order_correct": int(board == true_order()),
         "ci_coverage": round(per_interval, 3),
@@ -356,6 +482,7 @@ def main():
         "intake_hosted_p95_ms_overhead": round(hosted_overhead, 1),
         "intake_hosted_p50_ms_parts": hosted_parts,
         "torch_threads": args.torch_threads,
+        **learning,
         "rankings": rankings,
         "true_strengths": TRUE_STRENGTHS,
         "leaderboard": {row["model"]: [round(row["strength"], 3), [round(x, 3) for x in row["ci"]]]
