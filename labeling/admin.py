@@ -12,14 +12,16 @@ from labeling.models import (
 
 
 class ProjectForm(forms.ModelForm):
-    """The generator's API key is write-only: the settings are shown without it, and a new key is typed into
-    a password field that never shows the stored one."""
+    """Generator API keys are write-only: the settings are shown without them (a listed generator's too),
+    and a single generator's new key is typed into a password field that never shows the stored one.
+    Project.clean checks the settings as generation reads them."""
 
     api_key = forms.CharField(
         label="Generator API key", required=False, strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only. Leave empty to keep the stored key.")
-    clear_api_key = forms.BooleanField(label="Remove the stored API key", required=False)
+        help_text="Write-only. Leave empty to keep the stored key. With a generators list, put each "
+        "generator's key in its entry (\"api_key\"); left out, the stored one is kept.")
+    clear_api_key = forms.BooleanField(label="Remove the stored API keys", required=False)
 
     class Meta:
         model = Project
@@ -28,8 +30,10 @@ class ProjectForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.initial["generation"] = generator_settings.without_secrets(self.instance.generation)
-        if generator_settings.has_secret(self.instance.generation):
-            self.fields["api_key"].help_text = "Write-only; a key is stored. Leave empty to keep it."
+        holders = generator_settings.generators_with_secrets(self.instance.generation)
+        if holders:
+            self.fields["api_key"].help_text = (f"Write-only; a key is stored for: {', '.join(holders)}. "
+                                                "Leave empty to keep it.")
 
     def clean_use_cases(self):
         return limits.check_use_cases(self.cleaned_data["use_cases"])
@@ -45,7 +49,11 @@ class ProjectForm(forms.ModelForm):
             if data.get("clear_api_key"):
                 generation = generator_settings.without_secrets(generation)
             elif data.get("api_key"):
-                generation = {**generation, "api_key": data["api_key"]}
+                if "generators" in generation:
+                    self.add_error("api_key", "With a generators list, each generator's key goes in its entry "
+                                              "of the generator settings.")
+                else:
+                    generation = {**generation, "api_key": data["api_key"]}
             data["generation"] = generation
         return data
 

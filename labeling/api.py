@@ -96,6 +96,18 @@ class ProjectSerializer(LabelerProjectSerializer):
         checked(limits.check_settings_object, value)
         return generator_settings.merge_secrets(self.instance.generation if self.instance else {}, value)
 
+    def validate(self, attrs):
+        # As the admin's form does through Project.clean: the settings must give K candidates, so a change
+        # of either is checked against the other.
+        if "generation" in attrs or "k" in attrs:
+            generation = attrs.get("generation", self.instance.generation if self.instance else {})
+            k = attrs.get("k", self.instance.k if self.instance else Project._meta.get_field("k").default)
+            try:
+                generator_settings.check(generation, k)
+            except ModelValidationError as exc:
+                raise as_drf_error(exc) from None
+        return attrs
+
 
 def checked(check, value):
     """Run one of labeling.limits' checks, turning its Django ValidationError into the serializer's own."""

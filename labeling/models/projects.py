@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from labeling import generator_settings
 from labeling.validation import MAX_K, MIN_K
 
 
@@ -171,6 +172,9 @@ class Project(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        generator_settings.check(self.generation, self.k)
 
     @property
     def guidelines_html(self):

@@ -37,6 +37,7 @@ class SamplingSettings:
     timeout: float = 120.0
 
     def __post_init__(self):
+        self._check_types()
         # Stop strings arrive as a JSON list; a tuple keeps the settings hashable and immutable.
         object.__setattr__(self, "stop", tuple(self.stop))
         if self.backend not in BACKENDS:
@@ -51,6 +52,17 @@ class SamplingSettings:
             raise ValueError(f"stop must be a list of non-empty strings, got {list(self.stop)!r}")
         if self.backend == "openai" and not (self.base_url and self.model):
             raise ValueError("the openai backend needs base_url and model")
+
+    def _check_types(self):
+        """Settings arrive as JSON an admin typed: name the field whose value has the wrong type, rather
+        than fail later in a comparison or inside a backend. A secret's value is never echoed."""
+        for name, kinds in FIELD_TYPES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+                shown = "" if name in SECRET_FIELDS else f", got {value!r}"
+                raise ValueError(f"{name} must be {FIELD_TYPE_NAMES[name]}{shown}")
+        if not 0 < self.timeout <= 3600:
+            raise ValueError(f"timeout must be in (0, 3600] seconds, got {self.timeout}")
 
     def to_dict(self):
         """JSON-ready dict. The API key is left out: these settings are stored on every candidate."""
@@ -67,6 +79,22 @@ class SamplingSettings:
         if unknown:
             raise ValueError(f"unknown sampling settings: {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+# What each setting's JSON value may be; a bool is no number here, though Python counts it as an int.
+FIELD_TYPES = {
+    "backend": (str,), "model": (str,), "revision": (str, type(None)), "gguf_file": (str, type(None)),
+    "temperature": (int, float), "top_p": (int, float), "max_new_tokens": (int,), "seed": (int, type(None)),
+    "stop": (list, tuple), "ignore_eos": (bool,), "base_url": (str, type(None)), "api_key": (str, type(None)),
+    "timeout": (int, float),
+}
+FIELD_TYPE_NAMES = {
+    "backend": "a string", "model": "a string", "revision": "a string or null", "gguf_file": "a string or null",
+    "temperature": "a number", "top_p": "a number", "max_new_tokens": "a whole number",
+    "seed": "a whole number or null", "stop": "a list of strings", "ignore_eos": "true or false",
+    "base_url": "a string or null", "api_key": "a string or null", "timeout": "a number of seconds",
+}
+SECRET_FIELDS = ("api_key",)
 
 
 def bundled_model_folder():
