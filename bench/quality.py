@@ -339,7 +339,8 @@ def main():
     parser.add_argument("--reads", type=int, default=40)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    random.seed(args.seed)  # the server's draws too (gold mix, display order)
+    # The server's draws too (gold mix, display order, review sample: labeling.draws), so that a seed replays a run.
+    os.environ["RANKWISE_RANDOM_SEED"] = str(args.seed)
     started = time.perf_counter()
     create_database()
 

@@ -223,6 +223,9 @@ SPECTACULAR_SETTINGS = {
 RANKWISE_LEASE_MINUTES = env_int("RANKWISE_LEASE_MINUTES", 30, minimum=1)
 # How long after submitting a labeler may still amend their ranking (until a reviewer decides on it); 0: never.
 RANKWISE_AMEND_MINUTES = env_int("RANKWISE_AMEND_MINUTES", 5, minimum=0)
+# Seeds the server's random draws (gold mix, review sample, display order: labeling.draws) so that a benchmark
+# replays the same run; unset (the default, and what production wants), they are unpredictable.
+RANKWISE_RANDOM_SEED = env_int("RANKWISE_RANDOM_SEED", None)
 RANKWISE_MAX_TEXT_CHARS = env_int("RANKWISE_MAX_TEXT_CHARS", 20_000, minimum=1)
 # Prompt intake from API users (/v1/chat/completions): prompts filed per user, the largest request body,
 # and whether personal data in a prompt is masked or the prompt is not filed at all ("mask" or "refuse").

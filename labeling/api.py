@@ -54,7 +54,7 @@ QUALITY_SETTINGS = [
     "review_rate", "agreement_threshold", "contentious_extra_slots", "gold_rate", "gold_after_unanimous", "qualification_tasks",
     "qualification_min_agreement", "flag_min_gold_accuracy", "flag_after_gold", "flag_min_peer_agreement",
     "flag_after_comparisons", "flag_max_position_bias", "flag_min_ms_per_candidate", "flag_after_rankings",
-    "flagged_get_no_tasks",
+    "flag_window", "flag_max_drop", "flagged_get_no_tasks",
 ]
 
 

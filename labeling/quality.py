@@ -56,6 +56,10 @@ def _figures(standing, median_ms, k):
         "peer_comparisons": standing.peer_comparisons,
         "gold_rankings": standing.gold_rankings,
         "gold_accuracy": standing.gold_accuracy,
+        # The recent window the drift rules read (LabelerQuality.rule_breaches): since the qualification.
+        "recent_agreement": standing.recent_agreement,
+        "recent_observations": standing.recent_observations,
+        "recent_gold_accuracy": standing.recent_gold_accuracy,
         "position_bias": standing.position_bias,
         "length_bias": standing.length_bias,
         "qualification": standing.qualification,
@@ -113,9 +117,10 @@ def contentious_prompts(project):
 
 
 def refresh_alpha(project):
-    """Compute Krippendorff's alpha over every (non-gold) ranking of the project and store it."""
+    """Compute Krippendorff's alpha over every (non-gold, not rejected) ranking of the project and store it."""
     prompts = defaultdict(lambda: defaultdict(dict))
     ratings = (CandidateRating.objects.filter(ranking__prompt__project=project, ranking__prompt__gold__isnull=True)
+               .exclude(ranking__review_status=ReviewStatus.REJECTED)
                .values_list("ranking__prompt_id", "ranking__labeler_id", "candidate_id", "tier").iterator(10_000))
     rankings = set()
     for prompt_id, labeler_id, candidate_id, tier in ratings:
@@ -131,7 +136,8 @@ def refresh_alpha(project):
 def refresh_stale_alphas():
     """Refresh alpha of every project whose ranking count changed, or one of whose rankings was amended,
     since its last refresh (the beat job)."""
-    counts = (Ranking.objects.filter(prompt__gold__isnull=True).values("prompt__project")
+    counts = (Ranking.objects.filter(prompt__gold__isnull=True).exclude(review_status=ReviewStatus.REJECTED)
+              .values("prompt__project")
               .annotate(n=Count("pk"), amended=Max("amended_at")))
     stored = {project: (rankings, computed_at) for project, rankings, computed_at
               in ProjectAgreement.objects.values_list("project_id", "rankings", "computed_at")}

@@ -181,7 +181,9 @@ QUALITY_COLUMNS = [
     ("username", "Labeler"), ("rankings", "Rankings"), ("rankings_per_hour", "Per hour"),
     ("median_ms_per_ranking", "Median s / ranking"), ("median_ms_per_candidate", "Median s / response"),
     ("skip_rate", "Skip rate"), ("peer_agreement", "Peer agreement"), ("peer_tau", "Peer τ"),
-    ("gold_accuracy", "Gold accuracy"), ("position_bias", "Position bias"), ("length_bias", "Length bias"),
+    ("gold_accuracy", "Gold accuracy"), ("recent_agreement", "Recent agreement"),
+    ("recent_gold_accuracy", "Recent gold accuracy"), ("position_bias", "Position bias"),
+    ("length_bias", "Length bias"),
     ("qualification", "Qualification"), ("flagged", "Flagged"),
 ]
 PLOT_WIDTH, PLOT_HEIGHT, PLOT_PAD = 640, 220, 40

@@ -7,14 +7,13 @@ a conditional UPDATE that reports whether it happened; the functions here act on
 Submits are atomic and idempotent: a retried or double-clicked submit returns what the first one stored.
 Validation errors name the field and store nothing.
 """
-import random
-
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Subquery
 from django.db.models.functions import Length
 from django.utils import timezone
 
+from labeling.draws import draws, shuffled
 from labeling.jobs import enqueue_on_commit
 from labeling.models import (
     OPEN_PROMPT_STATES, PROMPT_STATES, QUALIFIED, REPORT_REASONS, REVIEW_STATES, TASK_STATES,
@@ -23,7 +22,7 @@ from labeling.models import (
     ReviewCause, ReviewStatus, SkipReason, Task, TaskKind, TaskState, lease_duration,
 )
 from labeling.limits import MAX_INT32
-from labeling.models.quality import add_to_counters, shift_counters
+from labeling.models.quality import WINDOW_SUMS, add_to_counters, shift_counters
 from labeling.validation import (
     validate_candidates, validate_messages, validate_ratings, validate_reference, validate_strength,
     validate_text,
@@ -283,7 +282,7 @@ def _claim(labeler, project, kind):
     if kind == TaskKind.WRITE_PROMPT:
         return _lease_prompt_writing(labeler, project)
     if kind == TaskKind.RANK:
-        draw_gold = bool(project.gold_rate) and random.random() < project.gold_rate
+        draw_gold = bool(project.gold_rate) and draws.random() < project.gold_rate
         if draw_gold or project.qualification_tasks:
             access, gold_prompt_id = _ranking_access(labeler, project, draw_gold)
             if access == "none":
@@ -305,8 +304,8 @@ def _ranking_access(labeler, project, draw_gold):
     prompt id when this lease drew gold and one is left)."""
     standing = LabelerQuality.objects.filter(project=OuterRef("pk"), labeler=labeler)
     had_it = Task.objects.filter(prompt_id=OuterRef("prompt_id"), kind=TaskKind.RANK, labeler=labeler)
-    gold = Subquery(GoldRanking.objects.filter(project=OuterRef("pk")).exclude(Exists(had_it)).order_by("?")
-                    .values("prompt_id")[:1])
+    gold = Subquery(GoldRanking.objects.filter(project=OuterRef("pk")).exclude(Exists(had_it))
+                    .order_by(shuffled("prompt_id")).values("prompt_id")[:1])
     row = Project.objects.filter(pk=project.pk).values(
         flagged=Exists(standing.filter(flagged_at__isnull=False)),
         qualification=Subquery(standing.values("qualification")[:1]), gold=gold).get()
@@ -322,7 +321,7 @@ def _lease_gold(labeler, project, prompt_id):
     candidates shuffled as claim_slot shuffles them); it is a new task, not a pool slot (gold prompts have
     none)."""
     order = list(Candidate.objects.filter(prompt_id=prompt_id).values_list("id", flat=True))
-    random.shuffle(order)
+    draws.shuffle(order)
     now = timezone.now()
     task = Task.objects.create(project=project, prompt_id=prompt_id, kind=TaskKind.RANK, state=TaskState.LEASED,
                                labeler=labeler, leased_at=now, expires_at=now + lease_duration(), lease_count=1,
@@ -341,7 +340,7 @@ def _release_expired_lease(task):
 
 def _lease_prompt_writing(labeler, project):
     now = timezone.now()
-    use_case = random.choice(project.use_cases) if project.use_cases else ""
+    use_case = draws.choice(project.use_cases) if project.use_cases else ""
     return Task.objects.create(project=project, kind=TaskKind.WRITE_PROMPT, state=TaskState.LEASED,
                                labeler=labeler, leased_at=now, expires_at=now + lease_duration(), use_case=use_case)
 
@@ -527,8 +526,8 @@ def _difference(new, old, key_fields, counters):
 # --- Quality figures, kept up to date on every submit -------------------------------------------
 
 def _labeler_counters(project, labeler_id, **values):
-    """One row for add_to_counters(LabelerQuality): every counter, zero unless given."""
-    row = dict.fromkeys(LABELER_COUNTERS, 0)
+    """One row for add_to_counters(LabelerQuality): every counter and recent window, zero unless given."""
+    row = dict.fromkeys(LABELER_COUNTERS + WINDOW_COUNTERS, 0)
     row.update(project=project.pk, labeler=labeler_id, **values)
     return row
 
@@ -539,6 +538,16 @@ LABELER_COUNTERS = (
     "position_n", "position_sx", "position_sy", "position_sxx", "position_syy", "position_sxy",
     "length_n", "length_sx", "length_sy", "length_sxx", "length_syy", "length_sxy",
 )
+
+
+# The recent windows' new observations (add_to_counters rolls them; see LabelerQuality). An amendment leaves
+# them as they were: the window is the evidence as it arrived, and it holds too few observations for one
+# ranking's change to matter long.
+WINDOW_COUNTERS = tuple(f"{prefix}_{name}" for prefix in ("recent", "recent_gold") for name in WINDOW_SUMS)
+
+
+def _windows(project):
+    return {"recent": project.flag_window, "recent_gold": project.flag_window}
 
 
 PROMPT_COUNTERS = ("rankings", "agreeing_pairs", "pairs", "tau_sum", "tau_count")
@@ -564,7 +573,8 @@ def _score_ranking(ranking, tiers, prompt):
     if prompt_sums is not None:
         agreement, = add_to_counters(PromptAgreement, ("prompt",), [prompt_sums])
     # In labeler order, so that two submits touching the same labelers lock their rows in the same order.
-    standings = add_to_counters(LabelerQuality, ("project", "labeler"), [rows[key] for key in sorted(rows)])
+    standings = add_to_counters(LabelerQuality, ("project", "labeler"), [rows[key] for key in sorted(rows)],
+                                _windows(prompt.project))
     _after_scoring(prompt, gold, agreement, standings, tiers)
     return agreement
 
@@ -576,11 +586,12 @@ def _scored_against(prompt, ranking, gold):
         return {}, dict(Candidate.objects.filter(prompt=prompt).annotate(chars=Length("text"))
                         .values_list("id", "chars"))
     others, lengths = {}, {}
-    for labeler_id, candidate_id, tier, chars in (
+    for labeler_id, candidate_id, tier, chars, status in (
             CandidateRating.objects.filter(ranking__prompt=prompt).annotate(chars=Length("candidate__text"))
-            .values_list("ranking__labeler_id", "candidate_id", "tier", "chars")):
+            .values_list("ranking__labeler_id", "candidate_id", "tier", "chars", "ranking__review_status")):
         lengths[candidate_id] = chars
-        if labeler_id != ranking.labeler_id:
+        # A rejected ranking is not compared with: it left the agreement when it was rejected.
+        if labeler_id != ranking.labeler_id and status != ReviewStatus.REJECTED:
             others.setdefault(labeler_id, {})[candidate_id] = tier
     return others, lengths
 
@@ -601,14 +612,16 @@ def _contribution(ranking, tiers, prompt, gold, others, lengths):
     rows = {ranking.labeler_id: own}
     if gold is not None:
         same, pairs = agreeing_pairs(tiers, gold.tiers)
-        own.update(gold_rankings=1, gold_agreeing_pairs=same, gold_pairs=pairs)
+        own.update(gold_rankings=1, gold_agreeing_pairs=same, gold_pairs=pairs, recent_count=1, recent_agreeing=same,
+                   recent_pairs=pairs, recent_gold_count=1, recent_gold_agreeing=same, recent_gold_pairs=pairs)
         return rows, None
     prompt_sums = {"prompt": prompt.pk, "project": project.pk, **dict.fromkeys(PROMPT_COUNTERS, 0), "rankings": 1}
     for labeler_id, theirs in others.items():
         same, pairs = agreeing_pairs(tiers, theirs)
         tau = kendall_tau(tiers, theirs)
         comparison = {"peer_comparisons": 1, "peer_agreeing_pairs": same, "peer_pairs": pairs,
-                      "peer_tau_sum": tau or 0.0, "peer_tau_count": int(tau is not None)}
+                      "peer_tau_sum": tau or 0.0, "peer_tau_count": int(tau is not None),
+                      "recent_count": 1, "recent_agreeing": same, "recent_pairs": pairs}
         rows[labeler_id] = _labeler_counters(project, labeler_id, **comparison)
         for name, value in comparison.items():
             own[name] += value
@@ -644,6 +657,12 @@ def _apply_quality_rules(standing, project):
             and standing.qualification_done >= project.qualification_tasks):
         passed = (standing.qualification_agreement or 0) >= project.qualification_min_agreement
         changes["qualification"] = Qualification.PASSED if passed else Qualification.FAILED
+        # The recent window starts after the qualification, whose level it is compared with (earlier()).
+        window = {f"{prefix}_{bucket}{name}": 0 for prefix in ("recent", "recent_gold") for bucket in ("", "prev_")
+                  for name in WINDOW_SUMS}
+        changes.update(window)
+        for name, value in window.items():
+            setattr(standing, name, value)
     if not standing.is_flagged and standing.flag_cleared_by_id is None:
         reasons = standing.rule_breaches(project)
         if reasons:
@@ -754,7 +773,7 @@ def _review_sample(project):
     """The review fields of a new ranking: pending (cause: sample) for a `review_rate` share of them.
 
     Decided in Python and written by the INSERT that stores the ranking: sampling costs submit no query."""
-    if project.review_rate and random.random() < project.review_rate:
+    if project.review_rate and draws.random() < project.review_rate:
         return {"review_status": ReviewStatus.PENDING, "review_cause": ReviewCause.SAMPLE,
                 "queued_for_review_at": timezone.now()}
     return {}
@@ -796,13 +815,33 @@ def review_ranking(ranking_id, reviewer, *, accept, reason=""):
     REVIEW_STATES.move(ranking, decision, review_reason=reason.strip(), reviewed_by=reviewer,
                        reviewed_at=timezone.now())
     if not accept:
-        _give_slot_back(ranking.prompt)
+        # The prompt's lock orders this against submits adding to the same prompt's agreement.
+        prompt = _lock_prompt_query().select_related("gold").get(pk=ranking.prompt_id)
+        _discount_rejected(ranking, prompt)
+        _give_slot_back(prompt)
     return ranking
 
 
+def _discount_rejected(ranking, prompt):
+    """Take a rejected ranking out of the agreement it was counted in: its prompt's, and the peer agreement
+    of the labelers it was compared with, as if it had never been submitted (later rankings are not compared
+    with it: _scored_against). Its own labeler's figures keep it: it is evidence about them. A gold prompt's
+    ranking was compared with the reference alone, so nothing of others moves."""
+    gold = _gold_of(prompt)
+    if gold is not None:
+        return
+    tiers = dict(ranking.ratings.values_list("candidate_id", "tier"))
+    rows, prompt_sums = _contribution(ranking, tiers, prompt, gold, *_scored_against(prompt, ranking, gold))
+    shift_counters(PromptAgreement, ("prompt",), [{"prompt": prompt.pk, **{
+        name: -prompt_sums[name] for name in PROMPT_COUNTERS}}])
+    peer = ("peer_comparisons", "peer_agreeing_pairs", "peer_pairs", "peer_tau_sum", "peer_tau_count")
+    shift_counters(LabelerQuality, ("project", "labeler"), [
+        {"project": prompt.project_id, "labeler": labeler_id, **{name: -rows[labeler_id][name] for name in peer}}
+        for labeler_id in sorted(rows) if labeler_id != ranking.labeler_id])
+
+
 def _give_slot_back(prompt):
-    prompt = _lock_prompt_query().get(pk=prompt.pk)
-    if GoldRanking.objects.filter(prompt=prompt).exists():
+    if _gold_of(prompt) is not None:
         return  # a gold prompt has no pool slots: it reaches labelers only through the gold mix
     if prompt.state == PromptState.DONE:
         move_prompt(prompt, PromptState.READY)

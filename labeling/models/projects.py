@@ -157,6 +157,17 @@ class Project(models.Model):
         default=10, db_default=10, validators=[MinValueValidator(1)],
         help_text="Rankings before the position bias and speed rules apply.",
     )
+    flag_window = models.PositiveSmallIntegerField(
+        default=30, db_default=30, validators=[MinValueValidator(5), MaxValueValidator(1000)],
+        help_text="The recent window the drift rules read: a labeler's latest this many to twice this many "
+        "observations (comparisons with other labelers and gold rankings), since their qualification.",
+    )
+    flag_max_drop = models.FloatField(
+        default=0.2, db_default=0.2, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Flag a labeler whose recent agreement is this far below their earlier agreement (their "
+        "qualification included) beyond its noise (the top of its 90% interval). Agreement with other labelers "
+        "runs lower than with gold references, so leave room for that.",
+    )
     flagged_get_no_tasks = models.BooleanField(default=True, db_default=True,
                                                help_text="A flagged labeler gets no ranking tasks.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -16,17 +16,22 @@ from labeling.models.prompts import Prompt
 from rankdata.intervals import wilson_interval
 
 
-def add_to_counters(model, key_fields, rows):
+def add_to_counters(model, key_fields, rows, windows=None):
     """Add each row's numbers to the stored row with the same key (a new row starts from the fields'
     defaults), in one INSERT ... ON CONFLICT DO UPDATE statement; returns the stored rows after the addition.
 
-    `rows`: dicts with every key field and the same counters (plus, for a new row, its relations)."""
+    `rows`: dicts with every key field and the same counters (plus, for a new row, its relations).
+    `windows`: {prefix: size} of rolling windows (see LabelerQuality's recent window): the row's
+    `{prefix}_count`, `_agreeing` and `_pairs` go into the bucket filling now, which, once it would pass `size`
+    observations, becomes the `{prefix}_prev_*` bucket and starts again with them."""
     if not rows:
         return []
     table = model._meta.db_table
     fields = [field for field in model._meta.concrete_fields if not field.primary_key or field.is_relation]
-    counters = [field.column for field in fields
-                if field.name in rows[0] and field.name not in key_fields and not field.is_relation]
+    windows = windows or {}
+    windowed = {f"{prefix}_{name}" for prefix in windows for name in WINDOW_SUMS}
+    counters = [field.column for field in fields if field.name in rows[0] and field.name not in key_fields
+                and not field.is_relation and field.name not in windowed]
     refreshed = [field.column for field in fields if getattr(field, "auto_now", False)]
     values = []
     for row in rows:
@@ -36,10 +41,23 @@ def add_to_counters(model, key_fields, rows):
     placeholders = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
     updates = [f"{column} = {table}.{column} + EXCLUDED.{column}" for column in counters]
     updates += [f"{column} = EXCLUDED.{column}" for column in refreshed]
+    for prefix, size in windows.items():
+        # SET reads the row as it was before this statement, so every column sees the same `roll`.
+        roll = f"{table}.{prefix}_count + EXCLUDED.{prefix}_count > {int(size)}"
+        for name in WINDOW_SUMS:
+            column = f"{prefix}_{name}"
+            updates.append(f"{column} = CASE WHEN {roll} THEN EXCLUDED.{column} "
+                           f"ELSE {table}.{column} + EXCLUDED.{column} END")
+            updates.append(f"{prefix}_prev_{name} = CASE WHEN {roll} THEN {table}.{column} "
+                           f"ELSE {table}.{prefix}_prev_{name} END")
     keys = ", ".join(model._meta.get_field(name).column for name in key_fields)
     sql = (f"INSERT INTO {table} ({', '.join(field.column for field in fields)}) VALUES {placeholders} "
            f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)} RETURNING *")
     return list(model.objects.raw(sql, values))
+
+
+# What a rolling window adds up per bucket: observations (comparisons, gold rankings) and their candidate pairs.
+WINDOW_SUMS = ("count", "agreeing", "pairs")
 
 
 def shift_counters(model, key_fields, rows):
@@ -184,6 +202,24 @@ class LabelerQuality(models.Model):
     length_sxx = models.FloatField(default=0)
     length_syy = models.FloatField(default=0)
     length_sxy = models.FloatField(default=0)
+    # The recent window the drift rules read, as two buckets of the project's flag_window observations: the
+    # one filling now (recent_count of them) and the full one before it (recent_prev_*), so that it holds the
+    # latest flag_window to 2 x flag_window observations without storing them one by one. An observation is a
+    # comparison with another labeler's ranking of the same prompt or a gold ranking (recent_*), or a gold
+    # ranking alone (recent_gold_*). Both start again when the qualification is settled: the qualification is
+    # the level the work after it is compared with.
+    recent_count = models.PositiveIntegerField(default=0)
+    recent_agreeing = models.PositiveIntegerField(default=0)
+    recent_pairs = models.PositiveIntegerField(default=0)
+    recent_prev_count = models.PositiveIntegerField(default=0)
+    recent_prev_agreeing = models.PositiveIntegerField(default=0)
+    recent_prev_pairs = models.PositiveIntegerField(default=0)
+    recent_gold_count = models.PositiveIntegerField(default=0)
+    recent_gold_agreeing = models.PositiveIntegerField(default=0)
+    recent_gold_pairs = models.PositiveIntegerField(default=0)
+    recent_gold_prev_count = models.PositiveIntegerField(default=0)
+    recent_gold_prev_agreeing = models.PositiveIntegerField(default=0)
+    recent_gold_prev_pairs = models.PositiveIntegerField(default=0)
     flagged_at = models.DateTimeField(null=True, blank=True)
     flag_reasons = models.JSONField(default=list, blank=True)
     # An admin who clears a flag vouches for the labeler: the rules do not flag them again.
@@ -247,11 +283,43 @@ class LabelerQuality(models.Model):
     def mean_ms_per_candidate(self):
         return self.time_spent_ms / self.candidates_ranked if self.candidates_ranked else None
 
+    def _window(self, prefix):
+        """(observations, agreeing pairs, pairs) in a recent window: both buckets."""
+        return tuple(getattr(self, f"{prefix}_{name}") + getattr(self, f"{prefix}_prev_{name}") for name in WINDOW_SUMS)
+
+    @property
+    def recent_observations(self):
+        return self._window("recent")[0]
+
+    @property
+    def recent_agreement(self):
+        """Agreement over the recent window: candidate pairs ordered like the other labelers of the same
+        prompts or like gold references, since the qualification."""
+        _, agreeing, pairs = self._window("recent")
+        return agreeing / pairs if pairs else None
+
+    @property
+    def recent_gold_accuracy(self):
+        _, agreeing, pairs = self._window("recent_gold")
+        return agreeing / pairs if pairs else None
+
+    def earlier(self):
+        """(observations, agreeing pairs, pairs) before the recent window, the qualification included: the
+        labeler's level the recent window is compared with."""
+        count, agreeing, pairs = self._window("recent")
+        return (self.peer_comparisons + self.gold_rankings - count,
+                self.peer_agreeing_pairs + self.gold_agreeing_pairs - agreeing,
+                self.peer_pairs + self.gold_pairs - pairs)
+
     def rule_breaches(self, project):
         """Why the project's rules would flag this labeler now (empty: they would not). Each rule waits for
         a minimum of evidence, set per project, and a share (gold accuracy, peer agreement) breaks its rule
         only when even the top of its interval is below the limit: a careful labeler with a few unlucky
-        rankings stays clear, and one who clicks at random is caught after few."""
+        rankings stays clear, and one who clicks at random is caught after few.
+
+        The recent rules read the window of the labeler's latest observations since their qualification
+        (flag_window): a labeler who ranked carefully through the qualification, or for months, and then stops
+        caring is caught on what they do now, where their lifetime figures would hide it for long."""
         reasons = []
         if (self.gold_rankings >= project.flag_after_gold
                 and below(self.gold_accuracy, self.gold_pairs, project.flag_min_gold_accuracy)):
@@ -259,6 +327,21 @@ class LabelerQuality(models.Model):
         if (self.peer_comparisons >= project.flag_after_comparisons
                 and below(self.peer_agreement, self.peer_pairs, project.flag_min_peer_agreement)):
             reasons.append(f"peer agreement {self.peer_agreement:.2f} < {project.flag_min_peer_agreement:.2f}")
+        count, agreeing, pairs = self._window("recent")
+        recent = self.recent_agreement
+        if count >= project.flag_after_comparisons and below(recent, pairs, project.flag_min_peer_agreement):
+            reasons.append(f"recent agreement {recent:.2f} < {project.flag_min_peer_agreement:.2f} "
+                           f"(last {count} comparisons and gold rankings)")
+        gold_count, _, gold_pairs = self._window("recent_gold")
+        if (gold_count >= project.flag_after_gold
+                and below(self.recent_gold_accuracy, gold_pairs, project.flag_min_gold_accuracy)):
+            reasons.append(f"recent gold accuracy {self.recent_gold_accuracy:.2f} < "
+                           f"{project.flag_min_gold_accuracy:.2f} (last {gold_count} gold rankings)")
+        before, before_agreeing, before_pairs = self.earlier()
+        if before_pairs and count >= project.flag_window and before >= project.flag_after_comparisons:
+            level = before_agreeing / before_pairs
+            if below(recent, pairs, level - project.flag_max_drop):
+                reasons.append(f"recent agreement {recent:.2f}, down from {level:.2f} (last {count} observations)")
         if self.rankings >= project.flag_after_rankings:
             bias = self.position_bias
             if bias is not None and abs(bias) >= project.flag_max_position_bias:

@@ -10,6 +10,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 
+from labeling.draws import sql_shuffled
 from labeling.models.projects import Project, TaskKind
 from labeling.models.prompts import Candidate, Prompt
 from labeling.models.quality import LabelerQuality
@@ -88,8 +89,9 @@ class TaskQuerySet(models.QuerySet):
         table, candidates = Task._meta.db_table, Candidate._meta.db_table
         lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
         shuffle = "json_group_array" if connection.vendor == "sqlite" else "jsonb_agg"
+        shuffle_key, salt = sql_shuffled("id")
         display_order = (f"(SELECT {shuffle}(c.id) FROM (SELECT id FROM {candidates} WHERE prompt_id = {table}.prompt_id"
-                         f" ORDER BY random()) c)" if kind == TaskKind.RANK else "display_order")
+                         f" ORDER BY {shuffle_key}) c)" if kind == TaskKind.RANK else "display_order")
         # Nobody writes the demonstration for a prompt they wrote themselves.
         not_own_prompt = (f"AND NOT EXISTS (SELECT 1 FROM {Prompt._meta.db_table} p WHERE p.id = slot.prompt_id"
                           f" AND p.author_id = %s)" if kind == TaskKind.WRITE_DEMONSTRATION else "")
@@ -124,8 +126,8 @@ class TaskQuerySet(models.QuerySet):
                 LEFT JOIN {candidates} candidate ON candidate.prompt_id = prompt.id
             ORDER BY candidate.index
         """
-        params = [TaskState.LEASED, labeler.pk, now, now + lease_duration(), project.pk, kind,
-                  TaskState.OPEN, TaskState.LEASED, now, labeler.pk]
+        params = [TaskState.LEASED, labeler.pk, now, now + lease_duration(), *([salt] if kind == TaskKind.RANK else []),
+                  project.pk, kind, TaskState.OPEN, TaskState.LEASED, now, labeler.pk]
         params += [labeler.pk] if not_own_prompt else []
         params += [project.pk, labeler.pk] if not_flagged else []
         with connection.cursor() as cursor:

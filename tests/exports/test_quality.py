@@ -57,7 +57,7 @@ def test_the_default_export_leaves_out_rejected_quarantined_and_gold_rankings(tm
         ("Write a haiku", labeler), ("Write a haiku", other_labeler), ("Explain gravity", labeler))
     assert exported(tmp_path, reviewed_project, include_gold=True) == names(
         ("Write a haiku", labeler), ("Write a haiku", other_labeler), ("Say thanks", other_labeler))
-    # Stored agreement: gravity 5/6, haiku 1.
+    # Stored agreement: haiku 1; gravity none (one ranking left).
     assert exported(tmp_path, reviewed_project, include_quarantined=True, min_agreement=0.9) == names(
         ("Write a haiku", labeler), ("Write a haiku", other_labeler))
     pairs = export_rows(tmp_path, reviewed_project, "pairwise")
@@ -83,7 +83,8 @@ def test_each_exported_ranking_carries_its_quality(tmp_path, reviewed_project, l
     haiku = by_key["Write a haiku", pseudonym(labeler.pk, labeler.username)]
     assert (haiku["gold"], haiku["review_status"], haiku["agreement"]) == (False, "accepted", 1.0)
     gravity = by_key["Explain gravity", pseudonym(labeler.pk, labeler.username)]
-    assert gravity["review_status"] == "unreviewed" and gravity["agreement"] == pytest.approx(5 / 6)
+    # Its prompt's other ranking was rejected, and took the agreement (5/6) with it.
+    assert gravity["review_status"] == "unreviewed" and gravity["agreement"] is None
     colour = next(row for row in rows if row["prompt"] == "Say thanks\n\n")
     assert colour["gold"] is True and colour["agreement"] is None
 

@@ -38,8 +38,9 @@ def test_rankings_by_review_status_agreement_labeler_and_text(rated_project, bro
     url = "/admin/labeling/ranking/"
     rejected = Ranking.objects.get(review_status="rejected")
     assert listed_ids(browse(f"{url}?review_status=rejected")) == [rejected.pk]
-    # "Prompt 0" has its stored agreement set to 3 of 6 pairs; the other two were ranked fully alike.
-    PromptAgreement.objects.filter(prompt__messages__0__content="Prompt 0").update(agreeing_pairs=3)
+    # "Prompt 0" has its stored agreement set to 3 of 6 pairs (its rejected ranking took the real one out); the
+    # other two were ranked fully alike.
+    PromptAgreement.objects.filter(prompt__messages__0__content="Prompt 0").update(agreeing_pairs=3, pairs=6)
     mid = Ranking.objects.filter(prompt__messages__0__content="Prompt 0")
     assert listed_ids(browse(f"{url}?agreement=mid")) == sorted(mid.values_list("pk", flat=True))
     assert len(listed_ids(browse(f"{url}?agreement=high"))) == 4
@@ -54,8 +55,9 @@ def test_rankings_by_review_status_agreement_labeler_and_text(rated_project, bro
 
 
 def test_prompts_and_candidates_by_agreement_and_text(rated_project, browse):
-    assert len(listed_ids(browse("/admin/labeling/prompt/?agreement=high"))) == 3
-    PromptAgreement.objects.filter(prompt__messages__0__content="Prompt 0").update(agreeing_pairs=2)
+    # "Prompt 0" lost its agreement with its rejected ranking; the other two were ranked fully alike.
+    assert len(listed_ids(browse("/admin/labeling/prompt/?agreement=high"))) == 2
+    PromptAgreement.objects.filter(prompt__messages__0__content="Prompt 0").update(agreeing_pairs=2, pairs=6)
     assert len(listed_ids(browse("/admin/labeling/prompt/?agreement=low"))) == 1
     assert len(listed_ids(browse("/admin/labeling/prompt/?q=%22Prompt 2%22"))) == 1
     assert len(listed_ids(browse("/admin/labeling/candidate/?q=%22Prompt 2 / answer 1%22"))) == 1

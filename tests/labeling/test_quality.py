@@ -173,8 +173,8 @@ def test_gold_tasks_are_mixed_in_at_the_rate_and_never_twice(k3, three, monkeypa
         workflow.mark_gold(prompt, [1, 2, 3])
     for i in range(20):
         add_ready_prompt(k3, f"real {i}")
-    draws = iter([0.1, 0.5, 0.9, 0.6] * 10)  # one draw in four falls under the rate
-    monkeypatch.setattr(workflow.random, "random", lambda: next(draws))
+    values = iter([0.1, 0.5, 0.9, 0.6] * 10)  # one draw in four falls under the rate
+    monkeypatch.setattr(workflow.draws, "random", lambda: next(values))
     prompts = [rank(three[0], k3, [1, 2, 3]).prompt_id for _ in range(16)]
     gold_ids = {p.pk for p in golds}
     served = [p for p in prompts if p in gold_ids]

@@ -11,10 +11,10 @@ from tests.conftest import client_for, make_user
 
 def test_the_quality_api_gives_admins_the_stored_figures(rated_project, admin_user):
     data = client_for(admin_user).get(f"/api/projects/{rated_project.pk}/quality/").json()
-    # 5 of 6 pairs, then 6 of 6 twice: 17 of 18.
-    assert data["figures"]["pairwise_agreement"] == pytest.approx(17 / 18)
+    # 5 of 6 pairs on the first prompt, whose rejected ranking took them out, then 6 of 6 twice.
+    assert data["figures"]["pairwise_agreement"] == 1.0
     assert data["figures"]["flagged"] == 1 and data["figures"]["labelers"] == 2
-    assert [point["prompts"] for point in data["agreement_over_time"]] == [3]
+    assert [point["prompts"] for point in data["agreement_over_time"]] == [2]
     assert data["review"] == {"pending": 0, "accepted": 0, "rejected": 1, "reviewed": 1, "rejected_share": 1.0,
                               "by_cause": {"sample": 1, "contentious": 0, "watched": 0}}
 
@@ -63,7 +63,7 @@ def page_for(user, url):
 def test_the_quality_page_shows_figures_plot_table_review_and_sorts(rated_project, admin_user, labeler,
                                                                     other_labeler):
     html = page_for(admin_user, f"/projects/{rated_project.pk}/quality/")
-    assert re.search(r'data-figure="pairwise_agreement">0\.944<', html)
+    assert re.search(r'data-figure="pairwise_agreement">1\.000<', html)
     assert "<svg" in html and "<polyline" in html and "<script>" not in html
     assert "peer agreement 0.42 &lt; 0.60" in html
     assert "0 waiting, 0 accepted, 1 rejected" in html
