@@ -232,6 +232,8 @@ RANKWISE_MAX_TEXT_CHARS = env_int("RANKWISE_MAX_TEXT_CHARS", 20_000, minimum=1)
 RANKWISE_INTAKE_PROMPTS_PER_USER = env_int("RANKWISE_INTAKE_PROMPTS_PER_USER", 200, minimum=0)
 RANKWISE_INTAKE_MAX_BODY_BYTES = env_int("RANKWISE_INTAKE_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 RANKWISE_INTAKE_PERSONAL_DATA = env_str("RANKWISE_INTAKE_PERSONAL_DATA", "mask")
+# How long a web process trusts a token it looked up (intake.views.known_api_user); 0 looks up every call.
+RANKWISE_INTAKE_TOKEN_CACHE_SECONDS = env_int("RANKWISE_INTAKE_TOKEN_CACHE_SECONDS", 5, minimum=0)
 if RANKWISE_INTAKE_PERSONAL_DATA not in ("mask", "refuse"):
     raise ImproperlyConfigured("RANKWISE_INTAKE_PERSONAL_DATA must be mask or refuse")
 

@@ -1,8 +1,10 @@
 """POST /v1/chat/completions: OpenAI-shaped answers from the project's generator, and the intake filters."""
 import json
+import time
 
 import pytest
 
+from intake import views
 from intake.models import ApiUser, IntakeRecord
 from labeling.models import Prompt, PromptSource, PromptState
 from tests.intake.conftest import ask, call
@@ -99,6 +101,27 @@ def test_bad_tokens_are_refused_with_a_clear_401(postgres, api_user, header, cod
 
 
 def test_a_revoked_token_is_refused(postgres, api_user):
+    ApiUser.objects.filter(pk=api_user.pk).update(is_active=False)
+    assert call(api_user.token, ask("Say hello.")).status_code == 401
+
+
+def test_a_known_token_costs_no_query_and_its_revocation_counts_once_the_lookup_expires(
+        postgres, api_user, monkeypatch, django_assert_num_queries, settings):
+    settings.RANKWISE_INTAKE_TOKEN_CACHE_SECONDS = 5
+    ApiUser.objects.filter(pk=api_user.pk).update(consent=False)  # no filing to queue: only the lookup is left
+    assert call(api_user.token, ask("Say hello.")).status_code == 200
+    with django_assert_num_queries(0):
+        assert call(api_user.token, ask("Say hello.")).status_code == 200
+    ApiUser.objects.filter(pk=api_user.pk).update(is_active=False)
+    assert call(api_user.token, ask("Say hello.")).status_code == 200  # within RANKWISE_INTAKE_TOKEN_CACHE_SECONDS
+    later = time.monotonic() + 5.1
+    monkeypatch.setattr(views.time, "monotonic", lambda: later)
+    assert call(api_user.token, ask("Say hello.")).status_code == 401
+
+
+def test_without_the_cache_every_call_looks_the_token_up(postgres, api_user, settings):
+    settings.RANKWISE_INTAKE_TOKEN_CACHE_SECONDS = 0
+    assert call(api_user.token, ask("Say hello.")).status_code == 200
     ApiUser.objects.filter(pk=api_user.pk).update(is_active=False)
     assert call(api_user.token, ask("Say hello.")).status_code == 401
 
