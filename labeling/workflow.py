@@ -282,38 +282,47 @@ def _claim(labeler, project, kind):
     if kind == TaskKind.WRITE_PROMPT:
         return _lease_prompt_writing(labeler, project)
     if kind == TaskKind.RANK:
-        draw_gold = bool(project.gold_rate) and draws.random() < project.gold_rate
-        if draw_gold or project.qualification_tasks:
-            access, gold_prompt_id = _ranking_access(labeler, project, draw_gold)
-            if access == "none":
-                return None
-            if gold_prompt_id is not None:
-                return _lease_gold(labeler, project, gold_prompt_id)
-            if access == "gold":
-                return None  # qualifying, and no gold prompt they have not had is left
-        # Otherwise the labeler's standing matters only through the flag, which the claim checks itself:
-        # the common lease is one statement.
+        draw = draws.random()
+        draw_gold = bool(project.gold_rate) and draw < project.gold_rate
+        # Under the higher rate a labeler in doubt draws gold at (LabelerQuality.in_doubt_now).
+        doubt_draw = not draw_gold and draw < project.doubt_gold_rate
+        if not (draw_gold or project.qualification_tasks):
+            # The labeler's standing matters only through the flag (and on a doubt draw, the doubt), which
+            # the claim checks itself: the common lease is one statement.
+            task = Task.objects.claim_slot(labeler, project, kind, unless_flagged=project.flagged_get_no_tasks,
+                                           unless_in_doubt=doubt_draw)
+            if task is not None or not doubt_draw:
+                return task
+            # Refused on a doubt draw: in doubt (or the pool is empty), which the standing tells.
+        access, gold_prompt_id = _ranking_access(labeler, project, draw_gold, doubt_draw)
+        if access == "none":
+            return None
+        if gold_prompt_id is not None:
+            return _lease_gold(labeler, project, gold_prompt_id)
+        if access == "gold":
+            return None  # qualifying, and no gold prompt they have not had is left
         return Task.objects.claim_slot(labeler, project, kind, unless_flagged=project.flagged_get_no_tasks)
     return Task.objects.claim_slot(labeler, project, kind)
 
 
-def _ranking_access(labeler, project, draw_gold):
+def _ranking_access(labeler, project, draw_gold, doubt_draw=False):
     """What ranking work `labeler` may have when gold is in play (a qualification, or this lease drew gold
-    at the project's rate), in one query: ("none", None) when flagged (where flagged labelers get no tasks)
-    or failed the qualification; ("gold", prompt id or None) while qualifying; otherwise ("any", a gold
-    prompt id when this lease drew gold and one is left)."""
+    at the project's rate or at the doubt rate), in one query: ("none", None) when flagged (where flagged
+    labelers get no tasks) or failed the qualification; ("gold", prompt id or None) while qualifying;
+    otherwise ("any", a gold prompt id when this lease drew gold, or drew it at the doubt rate and the
+    labeler is in doubt, and one is left)."""
     standing = LabelerQuality.objects.filter(project=OuterRef("pk"), labeler=labeler)
     had_it = Task.objects.filter(prompt_id=OuterRef("prompt_id"), kind=TaskKind.RANK, labeler=labeler)
     gold = Subquery(GoldRanking.objects.filter(project=OuterRef("pk")).exclude(Exists(had_it))
                     .order_by(shuffled("prompt_id")).values("prompt_id")[:1])
     row = Project.objects.filter(pk=project.pk).values(
-        flagged=Exists(standing.filter(flagged_at__isnull=False)),
+        flagged=Exists(standing.filter(flagged_at__isnull=False)), in_doubt=Exists(standing.filter(in_doubt=True)),
         qualification=Subquery(standing.values("qualification")[:1]), gold=gold).get()
     if row["flagged"] and project.flagged_get_no_tasks:
         return "none", None
     if project.qualification_tasks and row["qualification"] not in QUALIFIED:
         return ("none", None) if row["qualification"] == Qualification.FAILED else ("gold", row["gold"])
-    return "any", row["gold"] if draw_gold else None
+    return "any", row["gold"] if draw_gold or (doubt_draw and row["in_doubt"]) else None
 
 
 def _lease_gold(labeler, project, prompt_id):
@@ -663,6 +672,9 @@ def _apply_quality_rules(standing, project):
         changes.update(window)
         for name, value in window.items():
             setattr(standing, name, value)
+    if standing.in_doubt_now(project) != standing.in_doubt:
+        # Written when it changes (a few times in a labeler's life), for the lease to read.
+        changes["in_doubt"] = not standing.in_doubt
     if not standing.is_flagged and standing.flag_cleared_by_id is None:
         reasons = standing.rule_breaches(project)
         if reasons:

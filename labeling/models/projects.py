@@ -116,6 +116,12 @@ class Project(models.Model):
         default=0.05, db_default=0.05, validators=[MinValueValidator(0), MaxValueValidator(1)],
         help_text="Share of a labeler's ranking tasks that are gold prompts (0 to 1).",
     )
+    doubt_gold_rate = models.FloatField(
+        default=0.3, db_default=0.3, validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Share of ranking tasks that are gold for a labeler in doubt: one whose recent agreement is "
+        "below the peer agreement limit, though not yet beyond its noise. References settle the doubt sooner than "
+        "peers do, either way (0 to 1; below the gold rate, it changes nothing).",
+    )
     gold_after_unanimous = models.PositiveSmallIntegerField(
         default=0, db_default=0,
         help_text="A prompt this many labelers ranked identically becomes gold; 0 turns this off.",
@@ -179,6 +185,8 @@ class Project(models.Model):
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
             models.CheckConstraint(condition=Q(review_rate__gte=0, review_rate__lte=1), name="project_review_rate_range"),
             models.CheckConstraint(condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="project_gold_rate_range"),
+            models.CheckConstraint(condition=Q(doubt_gold_rate__gte=0, doubt_gold_rate__lte=1),
+                                   name="project_doubt_gold_rate_range"),
         ]
 
     def __str__(self):

@@ -220,6 +220,8 @@ class LabelerQuality(models.Model):
     recent_gold_prev_count = models.PositiveIntegerField(default=0)
     recent_gold_prev_agreeing = models.PositiveIntegerField(default=0)
     recent_gold_prev_pairs = models.PositiveIntegerField(default=0)
+    # Kept by the rules (in_doubt_now) for the lease, which reads it in the statement it runs anyway.
+    in_doubt = models.BooleanField(default=False)
     flagged_at = models.DateTimeField(null=True, blank=True)
     flag_reasons = models.JSONField(default=list, blank=True)
     # An admin who clears a flag vouches for the labeler: the rules do not flag them again.
@@ -310,6 +312,14 @@ class LabelerQuality(models.Model):
         return (self.peer_comparisons + self.gold_rankings - count,
                 self.peer_agreeing_pairs + self.gold_agreeing_pairs - agreeing,
                 self.peer_pairs + self.gold_pairs - pairs)
+
+    def in_doubt_now(self, project):
+        """Whether the labeler's recent agreement is below the project's peer agreement limit, though not
+        (yet) beyond its noise: they then draw gold at the project's doubt_gold_rate, so that references
+        settle it sooner than comparisons with peers would, for a careful labeler with an unlucky run as for
+        one who stopped caring."""
+        recent = self.recent_agreement
+        return recent is not None and recent < project.flag_min_peer_agreement
 
     def rule_breaches(self, project):
         """Why the project's rules would flag this labeler now (empty: they would not). Each rule waits for

@@ -67,7 +67,7 @@ class TaskQuerySet(models.QuerySet):
         return self.with_payload().filter(labeler=labeler, project=project, kind=kind,
                                           state=TaskState.LEASED).first()
 
-    def claim_slot(self, labeler, project, kind, *, unless_flagged=False):
+    def claim_slot(self, labeler, project, kind, *, unless_flagged=False, unless_in_doubt=False):
         """Lease the first available slot to `labeler` in one statement, and read what the labeler's page
         shows in the same one: the task (its prompt and candidates loaded, its project `project`), or None.
 
@@ -81,7 +81,8 @@ class TaskQuerySet(models.QuerySet):
         EXISTS keeps a labeler from ever holding two slots of one prompt in one kind; the
         one_labeler_per_prompt_and_kind constraint backs it up. Moves OPEN -> LEASED, or LEASED -> LEASED
         for an expired lease, as TASK_STATES allows. With `unless_flagged`, a labeler the project's rules
-        flagged gets nothing (labeling.workflow decides when that applies).
+        flagged gets nothing, and with `unless_in_doubt` one they are in doubt about (LabelerQuality.in_doubt)
+        (labeling.workflow decides when these apply).
 
         A rank task gets its display order in the same statement: the prompt's candidate ids shuffled for
         this labeler, so that position bias averages out over labelers (and can be measured)."""
@@ -95,8 +96,10 @@ class TaskQuerySet(models.QuerySet):
         # Nobody writes the demonstration for a prompt they wrote themselves.
         not_own_prompt = (f"AND NOT EXISTS (SELECT 1 FROM {Prompt._meta.db_table} p WHERE p.id = slot.prompt_id"
                           f" AND p.author_id = %s)" if kind == TaskKind.WRITE_DEMONSTRATION else "")
+        refused = [condition for condition, on in (("q.flagged_at IS NOT NULL", unless_flagged),
+                                                   ("q.in_doubt", unless_in_doubt)) if on]
         not_flagged = (f"AND NOT EXISTS (SELECT 1 FROM {LabelerQuality._meta.db_table} q WHERE q.project_id = %s"
-                       f" AND q.labeler_id = %s AND q.flagged_at IS NOT NULL)" if unless_flagged else "")
+                       f" AND q.labeler_id = %s AND ({' OR '.join(refused)}))" if refused else "")
         loaded = [(model, model._meta.concrete_fields) for model in (Task, Prompt, Candidate)]
         columns = ", ".join(f'{alias}."{field.column}"'
                             for alias, (_, fields) in zip(("claimed", "prompt", "candidate"), loaded)

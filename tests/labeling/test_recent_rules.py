@@ -250,3 +250,39 @@ def test_display_orders_and_gold_draws_replay_under_a_seed(k3, team):
     assert leases() == first
     draws.seed(6)
     assert leases() != first  # (six orders of three candidates, three leases, and gold or not: 1 in 1728 alike)
+
+
+# --- A labeler in doubt draws more gold ----------------------------------------------------------------------
+
+def test_a_labeler_in_doubt_draws_gold_at_the_doubt_rate_until_it_settles(k3, team, monkeypatch):
+    k3.overlap, k3.flag_min_peer_agreement, k3.flag_max_drop, k3.doubt_gold_rate = 3, 0.5, 1, 0.5
+    k3.flag_after_comparisons = 20  # the doubt comes long before the evidence to flag
+    k3.save()
+    gold = {workflow.mark_gold(add_ready_prompt(k3, f"gold {i}"), AGREE).prompt_id for i in range(3)}
+    drifter, steady = team[0], team[1]
+    rank_prompts(k3, team, AGREE, 1)
+    rank_prompts(k3, team, REVERSED, 2)  # 6 of 18 pairs alike in the window: 0.33
+    figures = standing(k3, drifter)
+    assert figures.recent_agreement == pytest.approx(6 / 18) and figures.in_doubt and not figures.is_flagged
+    assert not standing(k3, steady).in_doubt  # 12 of 18 with the two others
+    values = [0.4, 0.6, 0.4, 0.4]  # under the doubt rate (0.5) or not; none under the gold rate (0)
+    monkeypatch.setattr(workflow.draws, "random", lambda: values.pop(0))
+    add_ready_prompt(k3, "real")
+    served = [rank(drifter, k3, AGREE).prompt_id for _ in range(3)]
+    assert [prompt in gold for prompt in served] == [True, False, True]
+    # Careful again on gold: the recent agreement is back at the limit, and the odds of gold back to normal.
+    figures = standing(k3, drifter)
+    assert figures.recent_agreement == pytest.approx(12 / 24) and not figures.in_doubt
+    add_ready_prompt(k3, "another")
+    assert rank(drifter, k3, AGREE).prompt_id not in gold and not values  # a draw under the doubt rate
+
+
+def test_without_doubt_the_same_draws_give_pool_tasks(k3, team, monkeypatch):
+    k3.overlap, k3.doubt_gold_rate = 3, 0.5
+    k3.save()
+    for i in range(3):
+        workflow.mark_gold(add_ready_prompt(k3, f"gold {i}"), AGREE)
+    values = iter([0.4] * 20)
+    monkeypatch.setattr(workflow.draws, "random", lambda: next(values))
+    rank_prompts(k3, team, AGREE, 3)
+    assert not Ranking.objects.filter(prompt__gold__isnull=False).exists()
