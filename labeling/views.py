@@ -115,6 +115,7 @@ def history(request):
         review = ranking.review_as_labeler_sees_it() if ranking is not None else None
         amendable = ranking is not None and ranking.amend_refusal() is None
         rows.append({"task": task, "review": review, "what": what, "amendable": amendable,
+                     "amended": ranking is not None and ranking.amended_at is not None,
                      "prompt": task.prompt.text if task.prompt else "",
                      "seconds": round((ranking or task).time_spent_ms / 1000)})
     return render(request, "labeling/history.html", {"page": page, "rows": rows,

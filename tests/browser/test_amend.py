@@ -86,7 +86,7 @@ def test_the_history_page_offers_amendment_only_within_the_window(signed_in, pro
 
     Ranking.objects.filter(task_id=int(first_task)).update(created_at=timezone.now() - timedelta(minutes=6))
     page.goto("/history/")
-    expect(page.locator(f'tr[data-task="{first_task}"]')).to_be_visible()
+    expect(page.locator(f'tr[data-task="{first_task}"] [data-amended]')).to_have_text("(amended)")
     expect(page.locator("[data-amend]")).to_have_count(0)
     # The amend page itself says why, and changes nothing.
     page.goto(f"/history/{first_task}/amend/")

@@ -6,6 +6,7 @@ import pytest
 from labeling import workflow
 from labeling.models import Task, TaskKind, TaskState
 from tests.conftest import add_ready_prompt, at_the_same_moment, make_user
+from tests.labeling.test_amend import assert_same_figures, k3_project, lease, ratings_for, submit
 
 pytestmark = pytest.mark.postgres
 
@@ -49,3 +50,24 @@ def test_concurrent_submits_of_one_task_store_one_ranking(crowd, project):
     rankings = at_the_same_moment([lambda: workflow.submit_ranking(task.pk, labeler, ratings=ratings)] * 6)
     assert len({r.pk for r in rankings}) == 1
     assert task.prompt.rankings.count() == 1
+
+
+def test_an_amendment_and_submits_at_the_same_moment_add_up_as_if_in_turn(crowd):
+    """The amendment and the other labelers' submits each read the prompt's rankings under its row lock, so
+    every comparison is counted once, with the amended ranking, whichever commits first."""
+    amended, direct = (k3_project(name, overlap=8) for name in ("amended", "direct"))
+    for project in (amended, direct):
+        add_ready_prompt(project, "Race", ["a", "bb", "ccc"])
+    first, others = crowd[0], crowd[1:7]
+    rankings = dict(zip(others, [[1, 2, 3], [2, 1, 3], [3, 2, 1], [1, 1, 1], [1, 2, 2], [2, 2, 1]]))
+    task_id, candidates = submit(first, amended, [3, 2, 1])
+    submit(first, direct, [1, 1, 2])
+    leases = {user: lease(user, amended) for user in others}
+    at_the_same_moment(
+        [lambda: workflow.amend_ranking(task_id, first, ratings=ratings_for(candidates, [1, 1, 2]))]
+        + [lambda u=u, tiers=tiers: workflow.submit_ranking(leases[u][0], u, ratings=ratings_for(leases[u][1], tiers),
+                                                            time_spent_ms=6000)
+           for u, tiers in rankings.items()])
+    for u, tiers in rankings.items():
+        submit(u, direct, tiers)
+    assert_same_figures(amended, direct)
