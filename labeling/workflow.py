@@ -513,16 +513,22 @@ def amend_ranking(task_id, labeler, *, ratings, time_spent_ms=0, strength=""):
 
     agreement = None
     if new_sums is not None:
-        agreement, = shift_counters(PromptAgreement, ("prompt",), [_difference(new_sums, old_sums, ("prompt",), PROMPT_COUNTERS)])
+        agreement, = shift_counters(PromptAgreement, ("prompt",),
+                                    [_difference(new_sums, old_sums, ("prompt",), PROMPT_COUNTERS)])
+    project = task.project
+    # A gold ranking the qualification was settled on, as it is now: the recent windows started after it.
+    settled_on_it = (gold is not None and project.qualification_tasks and LabelerQuality.objects.filter(
+        project=project, labeler=labeler, qualification__in=[Qualification.PASSED, Qualification.FAILED],
+        gold_rankings=F("qualification_gold_before") + project.qualification_tasks).exists())
     keys = ("project", "labeler")
-    standings = shift_counters(LabelerQuality, keys, [_difference(new_rows[key], old_rows[key], keys, LABELER_COUNTERS)
-                                                       for key in sorted(new_rows)])
-    own = next(standing for standing in standings if standing.labeler_id == labeler.pk)
-    if (gold is not None and own.qualification in (Qualification.PASSED, Qualification.FAILED)
-            and own.qualification_done == task.project.qualification_tasks):
-        # The qualification was settled on exactly the gold rankings it holds now, this one among them.
-        LabelerQuality.objects.filter(pk=own.pk).update(qualification=Qualification.PENDING)
-        own.qualification = Qualification.PENDING
+    windowed, counters = ((), LABELER_COUNTERS) if settled_on_it else (tuple(_windows(project)),
+                                                                       LABELER_COUNTERS + WINDOW_DELTAS)
+    changes = [_difference(new_rows[key], old_rows[key], keys, counters) for key in sorted(new_rows)]
+    standings = shift_counters(LabelerQuality, keys, changes, windows=windowed)
+    if settled_on_it:
+        own = next(standing for standing in standings if standing.labeler_id == labeler.pk)
+        own.qualification = own.qualification_outcome(project)
+        LabelerQuality.objects.filter(pk=own.pk).update(qualification=own.qualification)
     _after_scoring(prompt, gold, agreement, standings, tiers)
     return ranking
 
@@ -549,10 +555,11 @@ LABELER_COUNTERS = (
 )
 
 
-# The recent windows' new observations (add_to_counters rolls them; see LabelerQuality). An amendment leaves
-# them as they were: the window is the evidence as it arrived, and it holds too few observations for one
-# ranking's change to matter long.
+# The recent windows' new observations (add_to_counters rolls them; see LabelerQuality).
 WINDOW_COUNTERS = tuple(f"{prefix}_{name}" for prefix in ("recent", "recent_gold") for name in WINDOW_SUMS)
+# What an amendment changes in them: the amended observations' pairs, never their number (shift_counters puts
+# the change in the bucket that holds them, so the windows agree with the lifetime sums they are part of).
+WINDOW_DELTAS = tuple(f"{prefix}_{name}" for prefix in ("recent", "recent_gold") for name in ("agreeing", "pairs"))
 
 
 def _windows(project):
@@ -664,8 +671,7 @@ def _apply_quality_rules(standing, project):
     changes = {}
     if (project.qualification_tasks and standing.qualification == Qualification.PENDING
             and standing.qualification_done >= project.qualification_tasks):
-        passed = (standing.qualification_agreement or 0) >= project.qualification_min_agreement
-        changes["qualification"] = Qualification.PASSED if passed else Qualification.FAILED
+        changes["qualification"] = standing.qualification_outcome(project)
         # The recent window starts after the qualification, whose level it is compared with (earlier()).
         window = {f"{prefix}_{bucket}{name}": 0 for prefix in ("recent", "recent_gold") for bucket in ("", "prev_")
                   for name in WINDOW_SUMS}

@@ -60,22 +60,42 @@ def add_to_counters(model, key_fields, rows, windows=None):
 WINDOW_SUMS = ("count", "agreeing", "pairs")
 
 
-def shift_counters(model, key_fields, rows):
+def shift_counters(model, key_fields, rows, windows=()):
     """Add each row's numbers, negative ones included, to the stored row with the same key; returns the
     stored rows after the change, in the order given. For an amended ranking, whose rows all exist already:
     add_to_counters cannot subtract, since PostgreSQL checks the proposed INSERT row (its non-negative
     counters) before it finds the conflict.
 
-    `rows`: dicts with every key field and the counters to change."""
+    `rows`: dicts with every key field and the counters to change. `windows`: prefixes of rolling windows
+    (see LabelerQuality's recent window) whose `{prefix}_agreeing` and `{prefix}_pairs` in a row change an
+    observation already counted: the change goes to the bucket filling now when it can hold it, else to the
+    one before. The rules read the two buckets' sum, which is then exact while the observation is in either
+    (a bucket may carry it from a roll on, until the next roll). A change a bucket cannot hold is one to an
+    observation both buckets have rolled past: it is left out."""
     table = model._meta.db_table
     refreshed = [field for field in model._meta.concrete_fields if getattr(field, "auto_now", False)]
     shifted = []
     for row in rows:
         keys = {model._meta.get_field(name).column: row[name] for name in key_fields}
-        deltas = {model._meta.get_field(name).column: value for name, value in row.items() if name not in key_fields}
-        sets = [f"{column} = {column} + %s" for column in deltas] + [f"{field.column} = %s" for field in refreshed]
-        values = [*deltas.values(), *[field.get_db_prep_save(timezone.now(), connection) for field in refreshed],
-                  *keys.values()]
+        windowed = {f"{prefix}_{name}" for prefix in windows for name in ("agreeing", "pairs")}
+        deltas = {model._meta.get_field(name).column: value for name, value in row.items()
+                  if name not in key_fields and name not in windowed}
+        sets = [f"{column} = {column} + %s" for column in deltas]
+        values = list(deltas.values())
+        for prefix in windows:
+            agreeing, pairs = row.get(f"{prefix}_agreeing", 0), row.get(f"{prefix}_pairs", 0)
+            holds = [f"{{bucket}}agreeing + {int(agreeing)} BETWEEN 0 AND {{bucket}}pairs + {int(pairs)}",
+                     f"{{bucket}}count > 0"]
+            now = " AND ".join(part.format(bucket=f"{prefix}_") for part in holds)
+            before = " AND ".join(part.format(bucket=f"{prefix}_prev_") for part in holds)
+            # SET reads the row as it was before this statement, so both buckets see the same conditions.
+            for name, delta in (("agreeing", int(agreeing)), ("pairs", int(pairs))):
+                sets.append(f"{prefix}_{name} = CASE WHEN {now} THEN {prefix}_{name} + {delta} "
+                            f"ELSE {prefix}_{name} END")
+                sets.append(f"{prefix}_prev_{name} = CASE WHEN NOT ({now}) AND {before} "
+                            f"THEN {prefix}_prev_{name} + {delta} ELSE {prefix}_prev_{name} END")
+        sets += [f"{field.column} = %s" for field in refreshed]
+        values += [*[field.get_db_prep_save(timezone.now(), connection) for field in refreshed], *keys.values()]
         sql = (f"UPDATE {table} SET {', '.join(sets)} WHERE {' AND '.join(f'{column} = %s' for column in keys)} "
                "RETURNING *")
         shifted += list(model.objects.raw(sql, values))
@@ -256,6 +276,11 @@ class LabelerQuality(models.Model):
     @property
     def qualification_done(self):
         return self.gold_rankings - self.qualification_gold_before
+
+    def qualification_outcome(self, project):
+        """Passed or failed, on the qualification's gold rankings as they stand."""
+        passed = (self.qualification_agreement or 0) >= project.qualification_min_agreement
+        return Qualification.PASSED if passed else Qualification.FAILED
 
     @property
     def qualification_agreement(self):

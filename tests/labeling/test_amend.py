@@ -15,6 +15,7 @@ from labeling.models import (
     Task, TaskKind,
 )
 from labeling.roles import LABELER_GROUP
+from labeling.models.quality import WINDOW_SUMS
 from labeling.workflow import LABELER_COUNTERS, PROMPT_COUNTERS
 from tests.conftest import add_ready_prompt, client_for, make_user
 
@@ -54,8 +55,13 @@ def submit(user, project, tiers, time_spent_ms=6000, **extra):
 
 
 def figures(project):
-    """Every counter the submits keep, per labeler (by name) and per prompt (by its text)."""
-    labelers = {row.labeler.username: {name: getattr(row, name) for name in LABELER_COUNTERS}
+    """Every counter the submits keep, per labeler (by name) and per prompt (by its text), with the recent
+    windows as the rules read them (both buckets' sums)."""
+    def windows(row):
+        sums = {"recent": row._window("recent"), "recent_gold": row._window("recent_gold"), "earlier": row.earlier()}
+        return {f"{window}_{name}": value for window, values in sums.items() for name, value in zip(WINDOW_SUMS, values)}
+
+    labelers = {row.labeler.username: {**{name: getattr(row, name) for name in LABELER_COUNTERS}, **windows(row)}
                 for row in LabelerQuality.objects.filter(project=project).select_related("labeler")}
     prompts = {row.prompt.text: {name: getattr(row, name) for name in PROMPT_COUNTERS}
                for row in PromptAgreement.objects.filter(project=project).select_related("prompt")}
@@ -95,6 +101,7 @@ def test_amending_gives_the_figures_of_submitting_the_new_ranking_first(labelers
     after = figures(amended)
     assert after[0]["amender0"]["peer_agreeing_pairs"] != before[0]["amender0"]["peer_agreeing_pairs"]
     assert after[1]["Which is best?"]["agreeing_pairs"] != before[1]["Which is best?"]["agreeing_pairs"]
+    assert after[0]["amender1"]["recent_agreeing"] != before[0]["amender1"]["recent_agreeing"]
     stored = Ranking.objects.get(pk=ranking.pk)
     assert stored.amended_at is not None and stored.time_spent_ms == 7500
     assert Task.objects.get(pk=task_id).time_spent_ms == 7500
@@ -117,6 +124,30 @@ def test_amending_a_gold_ranking_moves_gold_accuracy_and_settles_the_qualificati
     assert_same_figures(amended, direct)
     standing = LabelerQuality.objects.get(project=amended, labeler=labeler)
     assert standing.gold_accuracy == 1.0 and standing.qualification == Qualification.PASSED
+
+
+def test_the_recent_window_counts_the_amended_ranking_after_its_bucket_rolled(labelers):
+    """flag_window 5: the amended ranking's comparisons are in the bucket before the one filling now by the
+    time it is amended; the window the rules read is still the one of submitting the new ranking first."""
+    first, second = labelers[:2]
+    amended, direct = (k3_project(name, overlap=2, flag_window=5) for name in ("amended", "direct"))
+    for project in (amended, direct):
+        for n in range(7):
+            add_ready_prompt(project, f"Prompt {n}", ["a", "bb", "ccc"])
+    for project in (amended, direct):
+        submit(first, project, [1, 2, 3])
+    task_id, candidates = submit(second, amended, [3, 2, 1])
+    submit(second, direct, [1, 2, 3])
+    for project in (amended, direct):
+        for tiers in ([1, 2, 3], [2, 1, 3], [1, 3, 2], [3, 1, 2], [1, 1, 2], [2, 1, 1]):
+            submit(first, project, tiers)
+            submit(second, project, [1, 2, 3])
+    standing = LabelerQuality.objects.get(project=amended, labeler=second)
+    assert (standing.recent_prev_count, standing.recent_count) == (5, 2)  # rolled since the first comparison
+
+    workflow.amend_ranking(task_id, second, ratings=ratings_for(candidates, [1, 2, 3]))
+
+    assert_same_figures(amended, direct)
 
 
 def test_an_amendment_that_makes_a_prompt_unanimous_promotes_it_to_gold(labelers):
