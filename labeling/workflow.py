@@ -480,8 +480,9 @@ def amend_ranking(task_id, labeler, *, ratings, time_spent_ms=0, strength=""):
 
     The figures end as if the new ranking had been the one submitted: the old ranking's contribution comes
     out of every counter its submit moved and the new one's goes in, in this one transaction, and the rules
-    run on the result as after a submit. What the old figures set off meanwhile stays (a flag, an extra rank
-    slot, a contentious mark), except a qualification this ranking helped settle, which is settled again."""
+    run on the result as after a submit: a done prompt whose agreement falls below the threshold gets its
+    extra slot (or its contentious mark), and a qualification this ranking helped settle is settled again.
+    What the old figures set off stays (a flag, an extra slot, a contentious mark)."""
     task = (Task.objects.select_for_update(of=("self",)).select_related("project")
             .filter(pk=task_id, labeler=labeler, kind=TaskKind.RANK).first())
     if task is None:
@@ -530,6 +531,9 @@ def amend_ranking(task_id, labeler, *, ratings, time_spent_ms=0, strength=""):
         own.qualification = own.qualification_outcome(project)
         LabelerQuality.objects.filter(pk=own.pk).update(qualification=own.qualification)
     _after_scoring(prompt, gold, agreement, standings, tiers)
+    if prompt.state == PromptState.DONE:
+        # Done on the old agreement: with the new one it may have needed another labeler, as after a submit.
+        _ask_another_labeler(prompt, agreement)
     return ranking
 
 
@@ -697,13 +701,17 @@ def _apply_quality_rules(standing, project):
 def _ask_another_labeler(prompt, agreement):
     """A prompt whose rank slots are all done, with agreement below the project's threshold, gets one more
     slot (True) until the cap; past it, the prompt is marked contentious, every ranking of it goes to
-    review, and it is done (False)."""
+    review, and it is done (False). A prompt already done (an amendment lowered its agreement) reopens for
+    the slot."""
     project = prompt.project
     if agreement is None or agreement.agreement is None or agreement.agreement >= project.agreement_threshold:
         return False
     if agreement.extra_slots < project.contentious_extra_slots:
         PromptAgreement.objects.filter(pk=agreement.pk).update(extra_slots=F("extra_slots") + 1)
-        Task.objects.open_slots(prompt, TaskKind.RANK, 1)
+        if prompt.state == PromptState.DONE:
+            move_prompt(prompt, PromptState.READY)  # reopening opens the one slot
+        else:
+            Task.objects.open_slots(prompt, TaskKind.RANK, 1)
         return True
     PromptAgreement.objects.filter(pk=agreement.pk).update(contentious=True)
     queue_for_review(Ranking.objects.filter(prompt=prompt), ReviewCause.CONTENTIOUS)

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from labeling import quality, workflow
 from labeling.models import (
-    GoldRanking, LabelerQuality, Project, ProjectAgreement, PromptAgreement, Qualification, Ranking, ReviewCause,
-    Task, TaskKind,
+    GoldRanking, LabelerQuality, Project, ProjectAgreement, Prompt, PromptAgreement, PromptState, Qualification,
+    Ranking, ReviewCause, Task, TaskKind, TaskState,
 )
 from labeling.roles import LABELER_GROUP
 from labeling.models.quality import WINDOW_SUMS
@@ -163,6 +163,28 @@ def test_an_amendment_that_makes_a_prompt_unanimous_promotes_it_to_gold(labelers
     # The ranking is a reference now: amending it again would change what others are scored against.
     with pytest.raises(workflow.AmendRefused, match="reference"):
         workflow.amend_ranking(task_id, second, ratings=ratings_for(candidates, [3, 2, 1]))
+
+
+def test_a_done_prompt_whose_agreement_an_amendment_lowers_gets_its_extra_slot(labelers):
+    first, second, third = labelers
+    amended, direct = (k3_project(name, overlap=2, agreement_threshold=0.5, contentious_extra_slots=1)
+                       for name in ("amended", "direct"))
+    for project in (amended, direct):
+        add_ready_prompt(project, "Split")
+        submit(first, project, [1, 2, 3])
+    task_id, candidates = submit(second, amended, [1, 2, 3])
+    assert Prompt.objects.get(project=amended).state == PromptState.DONE
+    submit(second, direct, [3, 2, 1])
+
+    workflow.amend_ranking(task_id, second, ratings=ratings_for(candidates, [3, 2, 1]))
+
+    assert_same_figures(amended, direct)
+    for project in (amended, direct):
+        prompt = Prompt.objects.get(project=project)
+        assert prompt.state == PromptState.READY and prompt.agreement.extra_slots == 1
+        assert Task.objects.filter(prompt=prompt, state=TaskState.OPEN).count() == 1
+    # The third labeler takes the extra slot.
+    submit(third, amended, [1, 2, 3])
 
 
 def test_alpha_is_refreshed_after_an_amendment_though_the_count_is_the_same(labelers):
