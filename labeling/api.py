@@ -382,11 +382,14 @@ class ProjectViewSet(viewsets.ModelViewSet):
         kind = request.query_params.get("kind", "")
         if kind and kind not in TaskKind.values:
             raise ValidationError({"kind": f"must be one of {', '.join(TaskKind.values)}"})
-        etag = f'"{project.guidelines_version}{"-" + kind if kind else ""}"'
-        if etag in request.headers.get("If-None-Match", ""):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        # The browser keeps them and asks again with If-None-Match (no-cache: always revalidated, so a new
+        # version shows at once; private: they are behind a login).
+        headers = {"ETag": f'"{project.guidelines_version}{"-" + kind if kind else ""}"',
+                   "Cache-Control": "private, no-cache"}
+        if headers["ETag"] in request.headers.get("If-None-Match", ""):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
         html = render_guidelines(guidelines_for(project.guidelines, kind)) if kind else project.guidelines_html
-        return Response({"version": project.guidelines_version, "html": html}, headers={"ETag": etag})
+        return Response({"version": project.guidelines_version, "html": html}, headers=headers)
 
     @action(detail=True, methods=["get"])
     def queue(self, request, pk=None):

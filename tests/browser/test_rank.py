@@ -320,3 +320,16 @@ def test_the_responses_take_the_height_left_so_submit_is_in_view_task_after_task
     page.wait_for_function(f"() => document.querySelector('.resp').getBoundingClientRect().height < {before}")
     page.keyboard.press("p")
     page.wait_for_function(f"() => document.querySelector('.resp').getBoundingClientRect().height === {before}")
+
+
+def test_the_browser_keeps_the_guidelines_and_revalidates_them_by_etag(signed_in, project, labeler, rank_prompt):
+    page = signed_in
+    asked = []
+    page.on("request", lambda request: asked.append(request) if "/guidelines/" in request.url else None)
+    for _ in range(2):
+        page.goto(f"/projects/{project.pk}/work/rank/")
+        expect(page.locator("#guidelines-body")).to_contain_text("Be kind")
+    assert len(asked) == 2
+    assert "if-none-match" not in asked[0].all_headers()
+    assert asked[1].all_headers()["if-none-match"] == asked[0].response().all_headers()["etag"]
+    assert asked[1].response().status in (200, 304)  # 304 on the wire; Chromium may report the cached 200
