@@ -51,7 +51,8 @@ def as_drf_error(exc):
 
 # The project's quality-control rules (issue 11): admins set them like any other project setting.
 QUALITY_SETTINGS = [
-    "review_rate", "agreement_threshold", "contentious_extra_slots", "gold_rate", "doubt_gold_rate", "gold_after_unanimous", "qualification_tasks",
+    "review_rate", "agreement_threshold", "contentious_extra_slots", "gold_rate", "doubt_gold_rate",
+    "gold_after_unanimous", "qualification_tasks",
     "qualification_min_agreement", "flag_min_gold_accuracy", "flag_after_gold", "flag_min_peer_agreement",
     "flag_after_comparisons", "flag_max_position_bias", "flag_min_ms_per_candidate", "flag_after_rankings",
     "flag_window", "flag_max_drop", "flagged_get_no_tasks",

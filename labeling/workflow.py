@@ -284,7 +284,7 @@ def _claim(labeler, project, kind):
     if kind == TaskKind.RANK:
         draw = draws.random()
         draw_gold = bool(project.gold_rate) and draw < project.gold_rate
-        # Under the higher rate a labeler in doubt draws gold at (LabelerQuality.in_doubt_now).
+        # A labeler in doubt draws gold at the project's doubt_gold_rate instead (LabelerQuality.in_doubt_now).
         doubt_draw = not draw_gold and draw < project.doubt_gold_rate
         if not (draw_gold or project.qualification_tasks):
             # The labeler's standing matters only through the flag (and on a doubt draw, the doubt), which

@@ -312,7 +312,8 @@ class LabelerQuality(models.Model):
 
     def _window(self, prefix):
         """(observations, agreeing pairs, pairs) in a recent window: both buckets."""
-        return tuple(getattr(self, f"{prefix}_{name}") + getattr(self, f"{prefix}_prev_{name}") for name in WINDOW_SUMS)
+        return tuple(getattr(self, f"{prefix}_{name}") + getattr(self, f"{prefix}_prev_{name}")
+                     for name in WINDOW_SUMS)
 
     @property
     def recent_observations(self):

@@ -234,7 +234,8 @@ def test_admins_set_gold_through_the_api_and_bad_input_names_the_field(k3, admin
 
 
 @pytest.mark.parametrize("field, value", [("gold_rate", 1.5), ("gold_rate", -0.1), ("agreement_threshold", 2),
-                                          ("qualification_min_agreement", -1), ("flag_max_position_bias", 1.2)])
+                                          ("qualification_min_agreement", -1), ("flag_max_position_bias", 1.2),
+                                          ("doubt_gold_rate", 1.1), ("flag_max_drop", -0.2), ("flag_window", 2)])
 def test_a_rate_outside_0_to_1_is_a_400_naming_the_field(k3, admin_user, field, value):
     response = client_for(admin_user).patch(f"/api/projects/{k3.pk}/", {field: value}, format="json")
     assert response.status_code == 400 and field in response.json()
