@@ -360,19 +360,24 @@ class LabelerQuality(models.Model):
         if (self.gold_rankings >= project.flag_after_gold
                 and below(self.gold_accuracy, self.gold_pairs, project.flag_min_gold_accuracy)):
             reasons.append(f"gold accuracy {self.gold_accuracy:.2f} < {project.flag_min_gold_accuracy:.2f}")
-        if (self.peer_comparisons >= project.flag_after_comparisons
-                and below(self.peer_agreement, self.peer_pairs, project.flag_min_peer_agreement)):
-            reasons.append(f"peer agreement {self.peer_agreement:.2f} < {project.flag_min_peer_agreement:.2f}")
-        count, agreeing, pairs = self._window("recent")
-        recent = self.recent_agreement
-        if count >= project.flag_after_comparisons and below(recent, pairs, project.flag_min_peer_agreement):
-            reasons.append(f"recent agreement {recent:.2f} < {project.flag_min_peer_agreement:.2f} "
-                           f"(last {count} comparisons and gold rankings)")
         gold_count, _, gold_pairs = self._window("recent_gold")
         if (gold_count >= project.flag_after_gold
                 and below(self.recent_gold_accuracy, gold_pairs, project.flag_min_gold_accuracy)):
             reasons.append(f"recent gold accuracy {self.recent_gold_accuracy:.2f} < "
                            f"{project.flag_min_gold_accuracy:.2f} (last {gold_count} gold rankings)")
+        # References outrank peers: recent gold accuracy above its limit beyond its noise vouches for a labeler
+        # whose peers happen to disagree with them (a careful labeler among careless ones, or on hard prompts).
+        vouched = gold_count >= project.flag_after_gold and above(self.recent_gold_accuracy, gold_pairs,
+                                                                  project.flag_min_gold_accuracy)
+        if (self.peer_comparisons >= project.flag_after_comparisons and not vouched
+                and below(self.peer_agreement, self.peer_pairs, project.flag_min_peer_agreement)):
+            reasons.append(f"peer agreement {self.peer_agreement:.2f} < {project.flag_min_peer_agreement:.2f}")
+        count, agreeing, pairs = self._window("recent")
+        recent = self.recent_agreement
+        if (count >= project.flag_after_comparisons and not vouched
+                and below(recent, pairs, project.flag_min_peer_agreement)):
+            reasons.append(f"recent agreement {recent:.2f} < {project.flag_min_peer_agreement:.2f} "
+                           f"(last {count} comparisons and gold rankings)")
         before, before_agreeing, before_pairs = self.earlier()
         if before_pairs and count >= project.flag_window and before >= project.flag_after_comparisons:
             level = before_agreeing / before_pairs
@@ -395,6 +400,11 @@ FLAG_CONFIDENCE = 0.90
 def below(share, pairs, limit):
     """Whether a share measured on `pairs` candidate pairs is below `limit` beyond its noise."""
     return share is not None and share < limit and wilson_interval(share, pairs, FLAG_CONFIDENCE)[1] < limit
+
+
+def above(share, pairs, limit):
+    """Whether a share measured on `pairs` candidate pairs is above `limit` beyond its noise."""
+    return share is not None and share > limit and wilson_interval(share, pairs, FLAG_CONFIDENCE)[0] > limit
 
 
 def quarantined():

@@ -286,3 +286,24 @@ def test_without_doubt_the_same_draws_give_pool_tasks(k3, team, monkeypatch):
     monkeypatch.setattr(workflow.draws, "random", lambda: next(values))
     rank_prompts(k3, team, AGREE, 3)
     assert not Ranking.objects.filter(prompt__gold__isnull=False).exists()
+
+
+def test_good_recent_gold_accuracy_vouches_against_disagreeing_peers(k3, team):
+    """Against one who reverses every prompt, both sides' peer agreement is 0 (test_quality's
+    test_low_peer_agreement_flags_both_sides_only_with_evidence); references tell which one is careful."""
+    careful, careless = team[1], team[0]
+    k3.overlap, k3.flag_after_gold, k3.flag_max_drop, k3.gold_rate = 2, 3, 1, 1
+    k3.save()
+    for i in range(3):
+        workflow.mark_gold(add_ready_prompt(k3, f"gold {i}"), AGREE)
+        rank(careful, k3, AGREE)
+    k3.gold_rate = k3.doubt_gold_rate = 0
+    k3.save()
+    for i in range(5):
+        add_ready_prompt(k3, f"real {i}")
+        rank(careful, k3, AGREE)
+        rank(careless, k3, REVERSED)
+    assert standing(k3, careless).flag_reasons == [
+        "peer agreement 0.00 < 0.60", "recent agreement 0.00 < 0.60 (last 5 comparisons and gold rankings)"]
+    figures = standing(k3, careful)
+    assert figures.peer_agreement == 0 and figures.recent_gold_accuracy == 1 and not figures.is_flagged
