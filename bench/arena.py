@@ -33,8 +33,12 @@ Last, active learning on ../shared/data/hh_harmless_pairs.jsonl (1,703 crowd-lab
   order needs more). Each of --al-repetitions random splits holds out --al-test pairs; both orders start
   from the same 40 random labels and add --al-step labels a round, the reward model retrained each round:
   random order takes the next pairs of the shuffled pool, uncertainty order the pairs whose two responses
-  the current reward model scores closest together (the platform's smallest-margin order, for K=2). The
-  target and the crossing are read from the mean curves. The reward model is the platform's with its
+  the current reward model scores closest together. The orders are the platform's own: the pairs are a
+  K=2 project's prompts, each round's rewards are written onto their candidates and
+  workflow.set_rank_priorities orders the rank slots as the queue serves them.
+- labels_to_target_ratio_disagreement: the same with the disagreement order, the previous round's
+  reward model standing for the previous version.
+The target and the crossings are read from the mean curves. The reward model is the platform's with its
   backbone frozen: all-MiniLM-L6-v2 features computed once (rewards.training's encoding and pooling, 128
   tokens) and a linear head trained with its ranking loss. Fine-tuning the backbone every round, as the
   real trainer would, takes hours on this 2-core CPU.
@@ -339,9 +343,52 @@ def fit_head(features, winners, weight_decay):
     return weights.detach().numpy()
 
 
+class PlatformQueue:
+    """The HH pairs as a K=2 project's prompts with one open rank slot each. A round's rewards go onto the
+    candidates (and the round before's onto previous_reward, as a rescoring stores two versions' scores),
+    and the platform's own workflow.set_rank_priorities orders the slots: the queue serves lowest priority,
+    then oldest, first."""
+
+    def __init__(self, size):
+        from labeling.models import Candidate, Project, Prompt, PromptState, Task, TaskKind
+
+        self.project = Project.objects.create(name="Active learning", k=2, overlap=1, demonstrations_enabled=False,
+                                              write_prompts_enabled=False)
+        prompts = Prompt.objects.bulk_create([
+            Prompt(project=self.project, messages=[{"role": "user", "content": f"HH pair {i}"}],
+                   state=PromptState.READY) for i in range(size)])
+        candidates = Candidate.objects.bulk_create([Candidate(prompt=prompt, index=index, text=f"response {index}")
+                                                    for prompt in prompts for index in range(2)])
+        Task.objects.bulk_create([Task(project=self.project, prompt=prompt, kind=TaskKind.RANK) for prompt in prompts])
+        self.candidate_ids = [candidate.pk for candidate in candidates]  # pair i's responses: 2i and 2i + 1
+        self.pair_of_prompt = {prompt.pk: i for i, prompt in enumerate(prompts)}
+
+    def order(self, rank_order, rewards, previous):
+        """Pair indexes in the order the queue serves them under `rank_order`; `rewards` and `previous`
+        (or None) hold two rewards per pair."""
+        from django.db import connection
+
+        from labeling import workflow
+        from labeling.models import Task, TaskKind
+
+        previous_rewards = [None] * len(self.candidate_ids) if previous is None else previous.ravel().tolist()
+        with connection.cursor() as cursor:
+            cursor.execute("""
+                UPDATE labeling_candidate candidate SET reward = new.reward, previous_reward = new.previous
+                FROM unnest(%s::bigint[], %s::float8[], %s::float8[]) AS new(id, reward, previous)
+                WHERE candidate.id = new.id""", [self.candidate_ids, rewards.ravel().tolist(), previous_rewards])
+        self.project.rank_order = rank_order
+        workflow.set_rank_priorities(self.project)
+        served = (Task.objects.filter(project=self.project, kind=TaskKind.RANK).order_by("priority", "id")
+                  .values_list("prompt_id", flat=True))
+        return [self.pair_of_prompt[prompt_id] for prompt_id in served]
+
+
 def active_learning(args):
-    """Labels that uncertainty order needs to reach the reward-model accuracy random order reaches with
-    --al-budget labels, on the HH-RLHF harmless pairs (see labels_to_target_ratio in the JSON)."""
+    """Labels that the uncertainty order (and the disagreement order) need to reach the reward-model
+    accuracy random order reaches with --al-budget labels, on the HH-RLHF harmless pairs (see
+    labels_to_target_ratio in the JSON)."""
+    from labeling.models import RankOrder
     from rewards.training.data import load_jsonl
 
     groups = load_jsonl(ROOT.parent / "shared" / "data" / "hh_harmless_pairs.jsonl")
@@ -350,52 +397,62 @@ def active_learning(args):
     log(f"active learning: {len(groups)} HH-RLHF harmless pairs, frozen MiniLM features ({args.al_max_length} "
         f"tokens) in {time.perf_counter() - started:.0f} s")
     winners = np.array([group.tiers.index(1) for group in groups])  # 0 or 1: which response the crowd chose
-    difference = features[:, 0] - features[:, 1]  # what the head's reward margin is linear in
-    signed = difference * np.where(winners == 0, 1, -1)[:, None]  # chosen minus rejected
+    signed = (features[:, 0] - features[:, 1]) * np.where(winners == 0, 1, -1)[:, None]  # chosen - rejected
     budgets = list(range(args.al_step, len(groups) - args.al_test, args.al_step))
     if args.al_budget not in budgets:
         raise SystemExit(f"--al-budget must be a multiple of --al-step below the pool size, one of {budgets}")
-    curves = {"random": [], "uncertainty": []}
+    queue = PlatformQueue(len(groups))
+    orders = {"random": RankOrder.ARRIVAL, "uncertainty": RankOrder.UNCERTAINTY,
+              "disagreement": RankOrder.DISAGREEMENT}
+    curves = {name: [] for name in orders}
     for repetition in range(args.al_repetitions):
-        order = np.random.default_rng(args.seed + repetition).permutation(len(groups))
-        test, pool = order[:args.al_test], order[args.al_test:]
-        for name in curves:
-            labeled, rest, curve = list(pool[:args.al_step]), list(pool[args.al_step:]), []
+        shuffled = np.random.default_rng(args.seed + repetition).permutation(len(groups))
+        test, pool = shuffled[:args.al_test], shuffled[args.al_test:]
+        for name, rank_order in orders.items():
+            labeled, curve, previous = list(pool[:args.al_step]), [], None
+            unlabeled = set(pool[args.al_step:].tolist())
             for budget in budgets:
                 weights = fit_head(features[labeled], winners[labeled], args.al_weight_decay)
                 curve.append(float(np.mean(signed[test] @ weights > 0)))
                 if name == "random" and budget >= args.al_budget:
                     break
-                if name == "random":  # the pool is already shuffled: arrival order is random order
-                    picked = set(rest[:args.al_step])
-                else:  # the platform's uncertainty order: the smallest reward margin first (K=2: |r_a - r_b|)
-                    margins = np.abs(difference[rest] @ weights)
-                    picked = {rest[i] for i in np.argsort(margins, kind="stable")[:args.al_step]}
-                labeled += [i for i in rest if i in picked]
-                rest = [i for i in rest if i not in picked]
+                if name == "random":  # the pool is shuffled: its arrival order is a random order
+                    served = pool
+                else:  # the reward model of this round scores every pair, the platform orders the slots
+                    rewards = features @ weights
+                    served, previous = queue.order(rank_order, rewards, previous), rewards
+                picked = [i for i in served if i in unlabeled][:args.al_step]
+                labeled += picked
+                unlabeled.difference_update(picked)
             curves[name].append(curve)
     mean = {name: np.mean(curve, axis=0) for name, curve in curves.items()}
-    budget_index = budgets.index(args.al_budget)
-    target = float(mean["random"][budget_index])
+    target = float(mean["random"][budgets.index(args.al_budget)])
+
     def first_reaching(curve):
         return next((budget for budget, accuracy in zip(budgets, curve) if accuracy >= target), None)
 
-    needed = first_reaching(mean["uncertainty"])
+    needed = {name: first_reaching(mean[name]) for name in orders}
     log(f"mean test accuracy over {args.al_repetitions} repetitions ({args.al_test} test pairs), by labels: "
-        + "; ".join(f"{name}: " + " ".join(f"{b}:{a:.3f}" for b, a in zip(budgets, mean[name]))
-                    for name in curves))
-    log(f"random order reaches {target:.3f} with {args.al_budget} labels; uncertainty order "
-        + (f"with {needed}" if needed else f"never does, up to the whole pool of {budgets[-1]}")
-        + f" ({time.perf_counter() - started:.0f} s in all)")
+        + "; ".join(f"{name}: " + " ".join(f"{b}:{a:.3f}" for b, a in zip(budgets, mean[name])) for name in orders))
+    log(f"random order reaches {target:.3f} with {args.al_budget} labels; " + "; ".join(
+        f"{name} order " + (f"with {needed[name]}" if needed[name] else f"never does, up to the whole pool")
+        for name in ("uncertainty", "disagreement")) + f" ({time.perf_counter() - started:.0f} s in all)")
+
+    def ratio(name):
+        return round(needed[name] / args.al_budget, 3) if needed[name] else None
+
     return {
-        "labels_to_target_ratio": round(needed / args.al_budget, 3) if needed else None,
+        "labels_to_target_ratio": ratio("uncertainty"),
+        "labels_to_target_ratio_disagreement": ratio("disagreement"),
         "active_learning": {
-            "reward_model": "frozen all-MiniLM-L6-v2 features + linear head (ranking loss, L-BFGS)",
-            "target_accuracy": round(target, 4), "budget": args.al_budget, "labels_needed": needed,
+            "reward_model": "frozen all-MiniLM-L6-v2 features + linear head (ranking loss, L-BFGS), retrained "
+                            "every round",
+            "target_accuracy": round(target, 4), "budget": args.al_budget, "step": args.al_step,
+            "labels_needed": {name: needed[name] for name in ("uncertainty", "disagreement")},
             # How noisy a first crossing is: random order's own curve may touch the target before the budget.
-            "random_order_first_reaches_it_at": first_reaching(mean["random"]),
+            "random_order_first_reaches_it_at": needed["random"],
             "test_pairs": args.al_test, "repetitions": args.al_repetitions,
-            "curves": {name: {b: round(float(a), 4) for b, a in zip(budgets, mean[name])} for name in curves},
+            "curves": {name: {b: round(float(a), 4) for b, a in zip(budgets, mean[name])} for name in orders},
         },
     }
 
