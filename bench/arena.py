@@ -379,6 +379,11 @@ class PlatformQueue:
                 WHERE candidate.id = new.id""", [self.candidate_ids, rewards.ravel().tolist(), previous_rewards])
         self.project.rank_order = rank_order
         workflow.set_rank_priorities(self.project)
+        with connection.cursor() as cursor:
+            # Each round rewrites every row of both tables. A deployment rescores a few times a day and
+            # autovacuum keeps up; here hundreds of rounds a minute left over a million dead rows behind
+            # (autovacuum had not run) and each UPDATE slower than the last.
+            cursor.execute("VACUUM labeling_candidate, labeling_task")
         served = (Task.objects.filter(project=self.project, kind=TaskKind.RANK).order_by("priority", "id")
                   .values_list("prompt_id", flat=True))
         return [self.pair_of_prompt[prompt_id] for prompt_id in served]
