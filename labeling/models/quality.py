@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from labeling.models.projects import Project
 from labeling.models.prompts import Prompt
+from labeling.models.rows import from_row, select_list
 from rankdata.intervals import wilson_interval
 
 
@@ -33,11 +34,13 @@ def add_to_counters(model, key_fields, rows, windows=None):
     counters = [field.column for field in fields if field.name in rows[0] and field.name not in key_fields
                 and not field.is_relation and field.name not in windowed]
     refreshed = [field.column for field in fields if getattr(field, "auto_now", False)]
+    now = timezone.now()
     values = []
     for row in rows:
-        instance = model(**{f"{name}_id" if model._meta.get_field(name).is_relation else name: value
-                            for name, value in row.items()})
-        values += [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
+        # As model(**row).save() would write a new row, field by field (every submit runs this twice).
+        values += [field.get_db_prep_save(
+            now if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+            else row[field.name] if field.name in row else field.get_default(), connection) for field in fields]
     placeholders = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
     updates = [f"{column} = {table}.{column} + EXCLUDED.{column}" for column in counters]
     updates += [f"{column} = EXCLUDED.{column}" for column in refreshed]
@@ -52,8 +55,10 @@ def add_to_counters(model, key_fields, rows, windows=None):
                            f"ELSE {table}.{prefix}_prev_{name} END")
     keys = ", ".join(model._meta.get_field(name).column for name in key_fields)
     sql = (f"INSERT INTO {table} ({', '.join(field.column for field in fields)}) VALUES {placeholders} "
-           f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)} RETURNING *")
-    return list(model.objects.raw(sql, values))
+           f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)} RETURNING {select_list(model, table)}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return [from_row(model, row) for row in cursor.fetchall()]
 
 
 # What a rolling window adds up per bucket: observations (comparisons, gold rankings) and their candidate pairs.

@@ -14,6 +14,7 @@ from labeling.draws import sql_shuffled
 from labeling.models.projects import Project, TaskKind
 from labeling.models.prompts import Candidate, Prompt
 from labeling.models.quality import LabelerQuality
+from labeling.models.rows import from_row, select_list
 from labeling.transitions import StateMachine
 
 
@@ -100,10 +101,8 @@ class TaskQuerySet(models.QuerySet):
                                                    ("q.in_doubt", unless_in_doubt)) if on]
         not_flagged = (f"AND NOT EXISTS (SELECT 1 FROM {LabelerQuality._meta.db_table} q WHERE q.project_id = %s"
                        f" AND q.labeler_id = %s AND ({' OR '.join(refused)}))" if refused else "")
-        loaded = [(model, model._meta.concrete_fields) for model in (Task, Prompt, Candidate)]
-        columns = ", ".join(f'{alias}."{field.column}"'
-                            for alias, (_, fields) in zip(("claimed", "prompt", "candidate"), loaded)
-                            for field in fields)
+        loaded = (Task, Prompt, Candidate)
+        columns = ", ".join(select_list(model, alias) for model, alias in zip(loaded, ("claimed", "prompt", "candidate")))
         sql = f"""
             WITH claimed AS (
                 UPDATE {table} SET state = %s, labeler_id = %s, leased_at = %s, expires_at = %s,
@@ -141,10 +140,11 @@ class TaskQuerySet(models.QuerySet):
         instances = []
         for row in rows:
             start, built = 0, []
-            for model, fields in loaded:
-                values = row[start:start + len(fields)]
-                start += len(fields)
-                built.append(None if values[0] is None else _from_db(model, fields, values))
+            for model in loaded:
+                width = len(model._meta.concrete_fields)
+                values = row[start:start + width]
+                start += width
+                built.append(None if values[0] is None else from_row(model, values))
             instances.append(built)
         task, prompt, _ = instances[0]
         task.project, task.prompt = project, prompt
@@ -154,16 +154,6 @@ class TaskQuerySet(models.QuerySet):
         loaded_candidates._prefetch_done = True
         prompt._prefetched_objects_cache = {"candidates": loaded_candidates}
         return task
-
-
-def _from_db(model, fields, values):
-    """A model instance from a raw row of its concrete fields, converted as the ORM converts them."""
-    converted = []
-    for field, value in zip(fields, values):
-        for converter in field.get_db_converters(connection):
-            value = converter(value, None, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, None, converted)
 
 
 class Task(models.Model):
