@@ -137,7 +137,7 @@ for user in User.objects.filter(username__startswith="bench"):
 def start_server():
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{PORT}",
-         "--workers", str(GUNICORN_WORKERS), "--log-level", "warning"],
+         "--workers", str(GUNICORN_WORKERS), "--log-level", "warning", *os.environ.get("XARGS", "").split()],
         cwd=ROOT, env=django_env(), start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from labeling.models.projects import Project
 from labeling.models.prompts import Prompt
-from labeling.models.rows import from_row, select_list
+from labeling.models.rows import from_cursor
 from rankdata.intervals import wilson_interval
 
 
@@ -35,14 +35,15 @@ def add_to_counters(model, key_fields, rows, windows=None):
                 and not field.is_relation and field.name not in windowed]
     refreshed = [field.column for field in fields if getattr(field, "auto_now", False)]
     now = timezone.now()
-    values = []
-    for row in rows:
-        # As model(**row).save() would write a new row, field by field (every submit runs this twice).
-        values += [field.get_db_prep_save(
-            now if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-            else row[field.name] if field.name in row else field.get_default(), connection) for field in fields]
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
-    updates = [f"{column} = {table}.{column} + EXCLUDED.{column}" for column in counters]
+    # One array per column, as model(**row).save() would write each new row: the statement's text and its
+    # number of parameters stay the same however many rows (each submit adds to 1 + its peers'), so
+    # psycopg parses it once per process instead of on every call.
+    columns = [[field.get_db_prep_save(
+        now if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        else row[field.name] if field.name in row else field.get_default(), connection) for row in rows]
+        for field in fields]
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    updates = [f"{column} = stored.{column} + EXCLUDED.{column}" for column in counters]
     updates += [f"{column} = EXCLUDED.{column}" for column in refreshed]
     for prefix, size in windows.items():
         # SET reads the row as it was before this statement, so every column sees the same `roll`.
@@ -54,11 +55,11 @@ def add_to_counters(model, key_fields, rows, windows=None):
             updates.append(f"{prefix}_prev_{name} = CASE WHEN {roll} THEN {table}.{column} "
                            f"ELSE {table}.{prefix}_prev_{name} END")
     keys = ", ".join(model._meta.get_field(name).column for name in key_fields)
-    sql = (f"INSERT INTO {table} ({', '.join(field.column for field in fields)}) VALUES {placeholders} "
-           f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)} RETURNING {select_list(model, table)}")
+    sql = (f"INSERT INTO {table} AS stored ({', '.join(field.column for field in fields)}) "
+           f"SELECT * FROM UNNEST({arrays}) ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)} RETURNING *")
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        return [from_row(model, row) for row in cursor.fetchall()]
+        cursor.execute(sql, columns)
+        return from_cursor(model, cursor)
 
 
 # What a rolling window adds up per bucket: observations (comparisons, gold rankings) and their candidate pairs.

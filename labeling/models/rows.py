@@ -17,3 +17,11 @@ def from_row(model, values):
             value = converter(value, None, connection)
         converted.append(value)
     return model.from_db(connection.alias, None, converted)
+
+
+def from_cursor(model, cursor):
+    """Instances of `model` from the rows `cursor` returned with every concrete column, in the table's own
+    column order (RETURNING *)."""
+    position = {column.name: i for i, column in enumerate(cursor.description)}
+    order = [position[field.column] for field in model._meta.concrete_fields]
+    return [from_row(model, [row[i] for i in order]) for row in cursor.fetchall()]
