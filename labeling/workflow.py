@@ -23,6 +23,7 @@ from labeling.models import (
 )
 from labeling.limits import MAX_INT32
 from labeling.models.quality import WINDOW_SUMS, add_to_counters, shift_counters
+from labeling.models.rows import from_row, select_list
 from labeling.validation import (
     validate_candidates, validate_messages, validate_ratings, validate_reference, validate_strength,
     validate_text,
@@ -359,8 +360,7 @@ def _lock_task(task_id, labeler, kind=None):
 
     A task this labeler already finished is returned as is, so that a retried submit can answer with
     the stored result instead of storing it twice."""
-    task = (Task.objects.select_for_update(of=("self",)).select_related("project")
-            .filter(pk=task_id, labeler=labeler).first())
+    task = Task.objects.locked(task_id, labeler)
     if task is None:
         raise TaskNotFound("no such task of yours")
     if kind is not None and task.kind != kind:
@@ -372,6 +372,24 @@ def _lock_task(task_id, labeler, kind=None):
     if task.is_expired:
         raise LeaseError("your lease on this task has expired; get the next task")
     return task
+
+
+def _lock_prompt_with_gold(prompt_id, project):
+    """The prompt of a ranking being stored, its row locked, with its gold ranking (or none) and `project`.
+    In SQL for the reason of Task.objects.locked: every submit reads it."""
+    prompts, golds = Prompt._meta.db_table, GoldRanking._meta.db_table
+    sql = (f"SELECT {select_list(Prompt, 'prompt')}, {select_list(GoldRanking, 'gold')} FROM {prompts} prompt "
+           f"LEFT JOIN {golds} gold ON gold.prompt_id = prompt.id WHERE prompt.id = %s FOR UPDATE OF prompt")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [prompt_id])
+        row = cursor.fetchone()
+    width = len(Prompt._meta.concrete_fields)
+    prompt = from_row(Prompt, row[:width])
+    prompt.project = project
+    gold = None if row[width] is None else from_row(GoldRanking, row[width:])
+    # As select_related("gold") leaves it: prompt.gold is this ranking, or raises DoesNotExist.
+    Prompt.gold.related.set_cached_value(prompt, gold)
+    return prompt
 
 
 def _lock_prompt_query():
@@ -452,7 +470,7 @@ def _submit_ranking(task_id, labeler, ratings, time_spent_ms, strength):
     _finish(task, TaskState.SUBMITTED, time_spent_ms=time_spent_ms)
     # The last of a prompt's rank slots finishes it. The prompt's row lock orders concurrent last submits
     # (and so the additions to the prompt's agreement).
-    prompt = _lock_prompt_query().select_related("gold").get(pk=task.prompt_id)
+    prompt = _lock_prompt_with_gold(task.prompt_id, task.project)
     agreement = _score_ranking(ranking, tiers, prompt)
     still_open = Task.objects.filter(prompt=prompt, kind=TaskKind.RANK, state__in=UNFINISHED_TASK_STATES).exists()
     if not still_open and prompt.state == PromptState.READY and not _ask_another_labeler(prompt, agreement):
