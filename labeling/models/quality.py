@@ -47,13 +47,13 @@ def add_to_counters(model, key_fields, rows, windows=None):
     updates += [f"{column} = EXCLUDED.{column}" for column in refreshed]
     for prefix, size in windows.items():
         # SET reads the row as it was before this statement, so every column sees the same `roll`.
-        roll = f"{table}.{prefix}_count + EXCLUDED.{prefix}_count > {int(size)}"
+        roll = f"stored.{prefix}_count + EXCLUDED.{prefix}_count > {int(size)}"
         for name in WINDOW_SUMS:
             column = f"{prefix}_{name}"
             updates.append(f"{column} = CASE WHEN {roll} THEN EXCLUDED.{column} "
-                           f"ELSE {table}.{column} + EXCLUDED.{column} END")
-            updates.append(f"{prefix}_prev_{name} = CASE WHEN {roll} THEN {table}.{column} "
-                           f"ELSE {table}.{prefix}_prev_{name} END")
+                           f"ELSE stored.{column} + EXCLUDED.{column} END")
+            updates.append(f"{prefix}_prev_{name} = CASE WHEN {roll} THEN stored.{column} "
+                           f"ELSE stored.{prefix}_prev_{name} END")
     keys = ", ".join(model._meta.get_field(name).column for name in key_fields)
     sql = (f"INSERT INTO {table} AS stored ({', '.join(field.column for field in fields)}) "
            f"SELECT * FROM UNNEST({arrays}) ON CONFLICT ({keys}) DO UPDATE SET {', '.join(updates)} RETURNING *")
