@@ -38,9 +38,11 @@ def add_to_counters(model, key_fields, rows, windows=None):
     # One array per column, as model(**row).save() would write each new row: the statement's text and its
     # number of parameters stay the same however many rows (each submit adds to 1 + its peers'), so
     # psycopg parses it once per process instead of on every call.
-    columns = [[field.get_db_prep_save(
-        now if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-        else row[field.name] if field.name in row else field.get_default(), connection) for row in rows]
+    # (Rows have the same keys, so a column missing from the first gets its default in all of them.)
+    columns = [
+        [field.get_db_prep_save(row[field.name], connection) for row in rows] if field.name in rows[0]
+        else [field.get_db_prep_save(now if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+                                     else field.get_default(), connection)] * len(rows)
         for field in fields]
     arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
     updates = [f"{column} = stored.{column} + EXCLUDED.{column}" for column in counters]
