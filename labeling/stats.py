@@ -5,6 +5,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from labeling.models import Prompt, PromptState, Ranking, Task, TaskKind, TaskState
+from labeling.validation import DISPLAY_LETTERS
 
 
 def available_slots(project, user, kind):
@@ -51,7 +52,7 @@ def project_progress(project):
 
 def ranking_summary(ranking):
     """A ranking as its labeler saw it: display letters best first, ties joined by '=' ("B > A = C > D")."""
-    letters = {candidate_id: chr(65 + i) for i, candidate_id in enumerate(ranking.display_order)}
+    letters = dict(zip(ranking.display_order, DISPLAY_LETTERS))
     tiers = {}
     for rating in ranking.ratings.all():
         tiers.setdefault(rating.tier, []).append(letters.get(rating.candidate_id, "?"))

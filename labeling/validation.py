@@ -1,5 +1,7 @@
 """What a valid prompt, text and ranking is: the rules every way in (the API, imports, the admin, the
 workflow) checks against. Each error names the field and the reason."""
+import string
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
@@ -7,6 +9,9 @@ from rankdata.comparisons import dense_tiers
 from rankdata.text import ROLES
 
 MIN_K, MAX_K = 2, 9
+# How the labeling pages name the responses of a task, in the order shown (the work page gets them in its
+# config; a labeler's history writes their rankings with them).
+DISPLAY_LETTERS = string.ascii_uppercase[:MAX_K]
 LIKERT_MIN, LIKERT_MAX = 1, 7
 
 # InstructGPT's per-response yes/no metadata (Ouyang et al. 2022, table 3), in display order.

@@ -16,7 +16,7 @@ from labeling.models import (
     LabelerQuality, Project, PromptKind, Qualification, Ranking, SkipReason, Task, TaskKind, TaskState,
 )
 from labeling.roles import REVIEW_PERMISSION
-from labeling.validation import FLAGS, LIKERT_MAX, LIKERT_MIN, PREFERENCE_STRENGTHS
+from labeling.validation import DISPLAY_LETTERS, FLAGS, LIKERT_MAX, LIKERT_MIN, PREFERENCE_STRENGTHS
 from labeling.stats import labeler_history, labeler_stats, queue_counts, ranking_summary
 from labeling.models.prompts import FEW_SHOT_TEMPLATES
 from rankdata.agreement import pairwise_agreement
@@ -50,6 +50,7 @@ def _work_config(request, project, kind):
         "skipReasons": dict(SkipReason.choices),
         "promptKinds": dict(PromptKind.choices),
         "fewShot": FEW_SHOT_TEMPLATES,
+        "letters": DISPLAY_LETTERS,
         "roles": {role: role_label(role) for role in ROLES},
         "historyUrl": reverse("history"),
         "workUrl": reverse("work", args=[project.pk, kind]),

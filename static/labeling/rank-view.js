@@ -98,7 +98,8 @@ export function renderRank(task, ctx) {
   form.append(prompt, columns, pager, ranking, errorBox());
   root.append(form);
 
-  const letter = (id) => R.letterOf(state, id);
+  // The responses' names in display order, as the server writes them on the labeler's history too.
+  const letter = (id) => config.letters[ids.indexOf(id)];
   const columnOf = (id) => columns.querySelector(`.resp[data-candidate="${id}"]`);
   const itemOf = (id) => ranking.querySelector(`.rank-item[data-candidate="${id}"]`);
 

@@ -83,10 +83,6 @@ export function snapshot(state) {
 
 // --- Queries --------------------------------------------------------------------------------
 
-export function letterOf(state, id) {
-  return String.fromCharCode(65 + state.ids.indexOf(id));
-}
-
 /** 1-based tier of `id`, or 0 when it is not ranked yet. */
 export function tierOf(state, id) {
   return state.tiers.findIndex((tier) => tier.includes(id)) + 1;

@@ -538,7 +538,7 @@ function renderLegend(kind) {
     row([kbd("R")], "Raw text / formatted");
     row([kbd("D"), "…", kbd("D")], "Mark the words two responses differ in (D again: back)");
     row([kbd("P")], "Show all of the prompt / fold it");
-    row([kbd("A"), "–", kbd(String.fromCharCode(64 + config.k))], "Pick a response on the ranking");
+    row([kbd(config.letters[0]), "–", kbd(config.letters[config.k - 1])], "Pick a response on the ranking");
     row([kbd("Shift"), "+", kbd("↑"), kbd("↓")], "Tie it with the one above / below");
     row([kbd("U")], "Undo");
     row([kbd("Enter")], "Go to the ranking, then submit");
