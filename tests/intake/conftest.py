@@ -33,14 +33,16 @@ def call(token, body, **headers):
 
 @pytest.fixture
 def send(django_capture_on_commit_callbacks):
-    """`call`, and the filing task it queued runs (eagerly, as a worker runs it after the response's
-    commit). Returns (the response, how many tasks were queued: the filing, and the generation for the
-    prompt it filed)."""
+    """`call`, then run what it queued after its commit (the filing task, eagerly, as a worker runs it).
+    What the filing queues in turn (the new prompt's generation) is left alone. Returns (the response, how
+    many tasks the call queued)."""
     from worker.app import app
 
     def call_and_file(token, body, **headers):
-        with django_capture_on_commit_callbacks(execute=True) as queued:
+        with django_capture_on_commit_callbacks() as queued:
             response = call(token, body, **headers)
+        for run in queued:
+            run()
         return response, len(queued)
 
     app.conf.task_always_eager = True
