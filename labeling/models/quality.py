@@ -14,7 +14,7 @@ from django.utils import timezone
 from labeling.models.projects import Project
 from labeling.models.prompts import Prompt
 from labeling.models.rows import from_cursor
-from rankdata.intervals import wilson_interval
+from rankdata.intervals import correlation_interval, wilson_interval
 
 
 def add_to_counters(model, key_fields, rows, windows=None):
@@ -393,7 +393,10 @@ class LabelerQuality(models.Model):
                 reasons.append(f"recent agreement {recent:.2f}, down from {level:.2f} (last {count} observations)")
         if self.rankings >= project.flag_after_rankings:
             bias = self.position_bias
-            if bias is not None and abs(bias) >= project.flag_max_position_bias:
+            # Beyond its noise too: a careful labeler's ten rankings can follow a random display order closely
+            # by chance; one who keeps the order shown follows it exactly, and is flagged at once.
+            if (bias is not None and correlation_interval(abs(bias), self.position_n, FLAG_CONFIDENCE)[0]
+                    >= project.flag_max_position_bias):
                 reasons.append(f"position bias {bias:.2f} (limit {project.flag_max_position_bias:.2f})")
             per_candidate = self.mean_ms_per_candidate
             if per_candidate is not None and per_candidate < project.flag_min_ms_per_candidate:

@@ -307,3 +307,19 @@ def test_good_recent_gold_accuracy_vouches_against_disagreeing_peers(k3, team):
         "peer agreement 0.00 < 0.60", "recent agreement 0.00 < 0.60 (last 5 comparisons and gold rankings)"]
     figures = standing(k3, careful)
     assert figures.peer_agreement == 0 and figures.recent_gold_accuracy == 1 and not figures.is_flagged
+
+
+def test_position_bias_is_flagged_beyond_its_noise(k3):
+    """Ten rankings that follow a random display order as closely as 0.8 by chance are not enough; the same
+    bias on many rankings is, and keeping the order shown exactly is at once."""
+    k3.flag_after_rankings, k3.flag_max_position_bias = 10, 0.8
+
+    def bias(rankings, r):  # sums of (position, tier) pairs over K=3 whose correlation is r
+        n = 3 * rankings
+        return LabelerQuality(project=k3, rankings=rankings, position_n=n, position_sx=2 * n, position_sy=2 * n,
+                              position_sxx=14 / 3 * n, position_syy=14 / 3 * n, position_sxy=(4 + 2 / 3 * r) * n)
+
+    assert bias(10, 0.8).position_bias == pytest.approx(0.8)
+    assert bias(10, 0.8).rule_breaches(k3) == []
+    assert bias(200, 0.9).rule_breaches(k3) == ["position bias 0.90 (limit 0.80)"]
+    assert bias(10, 1.0).rule_breaches(k3) == ["position bias 1.00 (limit 0.80)"]
