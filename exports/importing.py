@@ -38,7 +38,7 @@ from labeling import workflow
 from labeling.importing import ImportFailed, _error_text, jsonl_records, row_from_record, store_prompt_rows
 from labeling.importing import parse as parse_prompt_file
 from labeling.limits import MAX_INT32, check_settings_object
-from labeling.models import PromptSource
+from labeling.models import PromptSource, ReviewStatus
 from labeling.validation import LIKERT_MAX, LIKERT_MIN, MAX_K, validate_ratings, validate_strength, validate_text
 from rankdata.records import RecordError, is_ranked, read_ranked
 
@@ -56,6 +56,7 @@ class ImportedRanking:
     time_spent_ms: int = 0
     created_at: object = None
     strength: str = ""  # labeling.validation.PREFERENCE_STRENGTHS name, "" when not stated
+    review_status: str = ReviewStatus.UNREVIEWED  # as the grouped export writes it
 
 
 @dataclass
@@ -296,9 +297,17 @@ def grouped_prompt(ranked, line, k):
             raise ValidationError({"created_at": "must be an ISO 8601 date and time"})
     ranking = ImportedRanking(line=line, labeler=_labeler(ranked), order=list(indexes), ratings=ratings,
                               time_spent_ms=_int(ranked.record.get("time_spent_ms", 0), "time_spent_ms", 0, MAX_INT32),
-                              created_at=created_at, strength=validate_strength(ranked.record.get("strength"), dense))
+                              created_at=created_at, strength=validate_strength(ranked.record.get("strength"), dense),
+                              review_status=_review_status(ranked.record))
     return RankedPrompt(line=line, prompt=prompt, source=_source(ranked.record), candidates=candidates,
                         rankings=[ranking])
+
+
+def _review_status(record):
+    status = record.get("review_status") or ReviewStatus.UNREVIEWED
+    if status not in ReviewStatus.values:
+        raise ValidationError({"review_status": f"{status!r} is not one of {', '.join(ReviewStatus.values)}"})
+    return status
 
 
 def _merge(into, other):

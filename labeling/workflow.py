@@ -185,20 +185,23 @@ def import_ranked_prompts(project, items, labeler_for):
 
     `items` were checked line by line (exports.importing.parse: exactly K candidates, valid dense tiers,
     Likert and flags) and carry `.prompt` (a labeling.importing.PromptRow), `.source`, `.candidates`
-    ({index: Candidate field values}) and `.rankings` (`.labeler` pseudonym, `.order`, `.ratings`, ...);
+    ({index: Candidate field values}) and `.rankings` (`.labeler` pseudonym, `.order`, `.ratings`,
+    `.review_status`, ...);
     `labeler_for(pseudonym)` gives the user a ranking is stored under.
 
     Imported rankings are history, so each prompt is created in the state they put it in rather than
     moved one state at a time (thousands of prompts would take thousands of round trips): the rankings
     fill the prompt's `overlap` rank slots as submitted tasks, a prompt whose slots are all filled is
     done, and one with slots left is ready, its open slots waiting for labelers here. Those are the
-    states move_prompt would reach: NEW -> READY (-> DONE once every slot is submitted)."""
+    states move_prompt would reach: NEW -> READY (-> DONE once every slot is submitted). A ranking keeps
+    its review status; a rejected one fills no slot and is left out of the agreement, as if a reviewer had
+    rejected it here, and a pending one waits in this project's review queue."""
     for start in range(0, len(items), STORE_BATCH):
         batch = items[start:start + STORE_BATCH]
         prompts = Prompt.objects.bulk_create([
             Prompt(project=project, messages=item.prompt.messages, kind=item.prompt.kind,
                    use_case=item.prompt.use_case, external_id=item.prompt.external_id, source=item.source,
-                   state=PromptState.DONE if len(item.rankings) >= project.overlap else PromptState.READY)
+                   state=PromptState.DONE if len(_counted(item)) >= project.overlap else PromptState.READY)
             for item in batch])
         candidates = Candidate.objects.bulk_create([
             Candidate(prompt=prompt, **values)
@@ -212,11 +215,15 @@ def import_ranked_prompts(project, items, labeler_for):
                 tasks.append(Task(project=project, prompt=prompt, kind=TaskKind.RANK, labeler=labeler,
                                   state=TaskState.SUBMITTED, display_order=order, time_spent_ms=imported.time_spent_ms,
                                   finished_at=imported.created_at or timezone.now()))
+                pending = imported.review_status == ReviewStatus.PENDING
                 rankings.append(Ranking(prompt=prompt, labeler=labeler, display_order=order,
-                                        time_spent_ms=imported.time_spent_ms, strength=imported.strength))
+                                        time_spent_ms=imported.time_spent_ms, strength=imported.strength,
+                                        review_status=imported.review_status,
+                                        queued_for_review_at=(imported.created_at or timezone.now()) if pending
+                                        else None))
                 imported_rankings.append(imported)
             tasks += [Task(project=project, prompt=prompt, kind=TaskKind.RANK)
-                      for _ in range(project.overlap - len(item.rankings))]
+                      for _ in range(project.overlap - len(_counted(item)))]
         Task.objects.bulk_create(tasks)
         submitted = [task for task in tasks if task.state == TaskState.SUBMITTED]
         for ranking, task in zip(rankings, submitted):
@@ -234,8 +241,14 @@ def import_ranked_prompts(project, items, labeler_for):
             CandidateRating(ranking=ranking, candidate=by_index[ranking.prompt_id, r["candidate"]], tier=r["tier"],
                             likert=r["likert"], flags=r["flags"])
             for ranking, imported in zip(rankings, imported_rankings) for r in imported.ratings])
-        PromptAgreement.objects.bulk_create([_imported_agreement(project, prompt, item.rankings)
-                                             for prompt, item in zip(prompts, batch) if item.rankings])
+        PromptAgreement.objects.bulk_create([_imported_agreement(project, prompt, _counted(item))
+                                             for prompt, item in zip(prompts, batch) if _counted(item)])
+
+
+def _counted(item):
+    """The imported rankings that fill a rank slot and count in the prompt's agreement: all but rejected
+    ones, as after a reviewer rejects one here (review_ranking)."""
+    return [ranking for ranking in item.rankings if ranking.review_status != ReviewStatus.REJECTED]
 
 
 def _imported_agreement(project, prompt, rankings):

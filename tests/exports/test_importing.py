@@ -106,6 +106,37 @@ def test_a_bad_file_names_the_line_and_stores_nothing(tmp_path):
     assert not Prompt.objects.exists() and not Ranking.objects.exists()
 
 
+def test_imported_review_outcomes_count_as_they_would_here(tmp_path):
+    """A rejected ranking fills no slot and stays out of the agreement, as after a reviewer rejects one
+    here; a status that is not one gives an error naming the field, and nothing is stored."""
+    project = Project.objects.create(name="Reviewed", k=2, overlap=3)
+
+    def line(labeler, tiers, status):
+        return json.dumps({"id": "p1", "prompt": "Hi", "candidates": ["Hello!", "Go away."], "tiers": tiers,
+                           "labeler": labeler, "review_status": status})
+
+    path = tmp_path / "reviewed.jsonl"
+    path.write_text("\n".join([line("a", [1, 2], "accepted"), line("b", [1, 2], "pending"),
+                               line("c", [2, 1], "rejected")]))
+    import_file(project, path)
+    prompt = Prompt.objects.get(project=project)
+    # Two of three slots filled: one open slot waits for a labeler here.
+    assert prompt.state == PromptState.READY
+    assert Task.objects.filter(prompt=prompt, state=TaskState.OPEN).count() == 1
+    assert (prompt.agreement.rankings, prompt.agreement.agreeing_pairs, prompt.agreement.pairs) == (2, 1, 1)
+    statuses = dict(Ranking.objects.filter(prompt=prompt).values_list("labeler__username", "review_status"))
+    assert sorted(statuses.values()) == ["accepted", "pending", "rejected"]
+    assert Ranking.objects.get(prompt=prompt, review_status="pending").queued_for_review_at is not None
+
+    other = Project.objects.create(name="Bad status", k=2)
+    path.write_text(line("a", [1, 2], "approved"))
+    with pytest.raises(ImportFailed) as failure:
+        import_file(other, path)
+    assert failure.value.errors == [(1, "review_status: 'approved' is not one of unreviewed, pending, accepted, "
+                                        "rejected")]
+    assert not Prompt.objects.filter(project=other).exists()
+
+
 def test_the_prompt_import_api_still_works(project):
     prompts = import_prompts(project, '{"prompt": "Hi", "candidates": ["a", "b", "c", "d"]}\n', "x.jsonl")
     assert len(prompts) == 1 and prompts[0].state == PromptState.READY

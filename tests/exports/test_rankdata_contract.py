@@ -1,8 +1,7 @@
 """The export, the importer, the platform's training data and the SQL shortcuts all hold rankdata's
 definitions: the comparisons and agreement the SQL computes are rankdata's; an export imported and exported
-again gives the same bytes; the reward-model trainer reads the K-wise export and sees exactly the groups
+again gives the same bytes (review outcomes and agreement included); the reward-model trainer reads the K-wise export and sees exactly the groups
 the platform trains on."""
-import json
 import random
 
 import pytest
@@ -10,8 +9,9 @@ import pytest
 from exports.importing import import_file
 from exports.runner import run_export
 from exports.spec import ExportSpec
+from labeling import workflow
 from labeling.models import Candidate, Project, Prompt, Ranking
-from labeling.roles import LABELER_GROUP
+from labeling.roles import LABELER_GROUP, REVIEWER_GROUP, sync_roles
 from rankdata.agreement import prompt_agreement
 from rankdata.comparisons import comparisons
 from rankdata.text import scored_text
@@ -85,23 +85,28 @@ def test_the_pairwise_export_round_trips_to_the_same_bytes(tmp_path, team_projec
     assert b'"prompt":"Complete this:"' in exported.read_bytes()
 
 
-def test_the_grouped_export_round_trips_to_the_same_records(tmp_path, team_project):
+def test_the_grouped_export_round_trips_to_the_same_bytes(tmp_path, team_project):
     Candidate.objects.filter(prompt__project=team_project, index=1).update(generator="policy-b")
     strict = next(r for r in Ranking.objects.filter(prompt__project=team_project)
                   if sorted(r.ratings.values_list("tier", flat=True)) == [1, 2, 3])
     Ranking.objects.filter(pk=strict.pk).update(strength="significantly_better")
+    # Review outcomes travel too: the fixture's random rankers are flagged, so their rankings wait for review;
+    # a reviewer accepts one.
+    sync_roles()
+    reviewer = make_user("reviewer", REVIEWER_GROUP)
+    workflow.review_ranking(Ranking.objects.filter(prompt__project=team_project, review_status="pending")
+                            .order_by("id")[0].pk, reviewer, accept=True)
     exported = export(team_project, tmp_path / "a", "grouped")
-    assert b'"policy-b"' in exported.read_bytes() and b'"significantly_better"' in exported.read_bytes()
+    for needle in (b'"policy-b"', b'"significantly_better"', b'"review_status":"accepted"',
+                   b'"review_status":"pending"'):
+        assert needle in exported.read_bytes()
     copy = Project.objects.create(name="Groups", k=3, overlap=3)
     import_file(copy, exported)
     again = export(copy, tmp_path / "b", "grouped")
-
-    def without_quality(path):
-        # Not restored by the import yet: the review status and the stored agreement (issue 11's fields).
-        return [{k: v for k, v in json.loads(line).items() if k not in ("review_status", "agreement")}
-                for line in path.read_text().splitlines()]
-
-    assert without_quality(again) == without_quality(exported)
+    assert again.read_bytes() == exported.read_bytes()
+    # The rankings waiting for review wait in the new project's queue.
+    waiting = sorted(str(r.prompt_id) for r in Ranking.objects.review_queue(team_project, reviewer))
+    assert sorted(r.prompt.external_id for r in Ranking.objects.review_queue(copy, reviewer)) == waiting
 
 
 def test_the_trainer_reads_the_kwise_export_as_the_platform_builds_its_groups(tmp_path, team_project):
