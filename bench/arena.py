@@ -432,6 +432,12 @@ def active_learning(args):
             curves[name].append(curve)
     mean = {name: np.mean(curve, axis=0) for name, curve in curves.items()}
     target = float(mean["random"][budgets.index(args.al_budget)])
+    # How far apart two orders' mean accuracies must be before they differ beyond the splits' noise; and
+    # what the whole pool reaches, which says whether the target lies on a plateau (where any crossing is
+    # mostly noise).
+    target_standard_error = float(np.std([curve[budgets.index(args.al_budget)] for curve in curves["random"]],
+                                         ddof=1) / np.sqrt(args.al_repetitions))
+    whole_pool = {name: round(float(mean[name][-1]), 4) for name in ("uncertainty", "disagreement")}
 
     def first_reaching(curve):
         return next((budget for budget, accuracy in zip(budgets, curve) if accuracy >= target), None)
@@ -452,7 +458,8 @@ def active_learning(args):
         "active_learning": {
             "reward_model": "frozen all-MiniLM-L6-v2 features + linear head (ranking loss, L-BFGS), retrained "
                             "every round",
-            "target_accuracy": round(target, 4), "budget": args.al_budget, "step": args.al_step,
+            "target_accuracy": round(target, 4), "target_standard_error": round(target_standard_error, 4),
+            "accuracy_with_the_whole_pool": whole_pool, "budget": args.al_budget, "step": args.al_step,
             "labels_needed": {name: needed[name] for name in ("uncertainty", "disagreement")},
             # How noisy a first crossing is: random order's own curve may touch the target before the budget.
             "random_order_first_reaches_it_at": needed["random"],
