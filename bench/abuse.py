@@ -29,13 +29,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import httpx
-import psycopg
 import requests
+from benchdb import database_url, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "rankwise_bench_abuse"
-DATABASE_URL = f"postgres://rankwise@127.0.0.1:5432/{DB_NAME}"
+DATABASE_URL = database_url(DB_NAME)
 PORT = int(os.environ.get("BENCH_PORT", "8766"))
 BASE = f"http://127.0.0.1:{PORT}"
 WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "3"))
@@ -78,11 +77,7 @@ print(project.pk, Token.objects.create(user=labeler).key, Token.objects.create(u
 
 
 def prepare_database():
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME} OWNER rankwise")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=django_env(),
-                   check=True)
+    fresh_database(DB_NAME, django_env())
     out = subprocess.run([sys.executable, "manage.py", "shell", "-c", SEED], cwd=ROOT, env=django_env(), check=True,
                          capture_output=True, text=True).stdout.split()
     return int(out[-3]), out[-2], out[-1]

@@ -54,17 +54,18 @@ import sys
 import time
 from pathlib import Path
 
+from benchdb import database_url, fresh_database
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "rankwise_bench_arena"
-os.environ.update({"DATABASE_URL": f"postgres://rankwise@127.0.0.1:5432/{DB_NAME}",
+os.environ.update({"DATABASE_URL": database_url(DB_NAME),
                    "DJANGO_SETTINGS_MODULE": "config.settings", "CELERY_BROKER_URL": "memory://",
                    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "",
                    "RANKWISE_LOG_LEVEL": "WARNING", "PYTHONWARNINGS": "ignore"})
 
+import django  # noqa: E402
 import numpy as np  # noqa: E402
-import psycopg  # noqa: E402
 
 from tests.tiny_models import tiny_llama  # noqa: E402
 
@@ -76,17 +77,6 @@ K = 3
 
 def log(message):
     print(message, flush=True)
-
-
-def create_database():
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME} OWNER rankwise")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 def make_project(model_path, prompt_count, overlap):
@@ -520,7 +510,8 @@ def main():
     rng = np.random.default_rng(args.seed)
     import tempfile
 
-    create_database()
+    fresh_database(DB_NAME)
+    django.setup()
     from labeling.model_comparison import project_comparison, project_rankings
 
     with tempfile.TemporaryDirectory() as folder:

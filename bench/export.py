@@ -16,21 +16,15 @@ import time
 from pathlib import Path
 
 import psycopg
+from benchdb import ADMIN_DSN, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 BENCH_DB = "rankwise_bench_export"
 K = 4
 
 
 def run(cmd, env):
     return subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-
-
-def create_database(admin_url, name):
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}" OWNER rankwise')
 
 
 TEMPLATE = """
@@ -129,7 +123,7 @@ def export(env, project_id, fmt, folder):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--comparisons", type=int, default=1_000_000)
-    parser.add_argument("--admin-url", default=os.environ.get("BENCH_ADMIN_DATABASE_URL", DEFAULT_ADMIN_URL))
+    parser.add_argument("--admin-url", default=ADMIN_DSN)
     parser.add_argument("--host-url", default="postgres://rankwise@127.0.0.1:5432")
     parser.add_argument("--out", default="/tmp/rankwise-bench-export")
     args = parser.parse_args()
@@ -140,8 +134,7 @@ def main():
     env.pop("RANKWISE_TEST_DB_SUFFIX", None)
     rankings = -(-args.comparisons // 6)
     started = time.perf_counter()
-    create_database(args.admin_url, BENCH_DB)
-    run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], env)
+    fresh_database(BENCH_DB, env, admin_dsn=args.admin_url)
     project_id = seed(url, env, rankings)
     seeded = time.perf_counter() - started
     print(f"seeded {rankings} rankings ({rankings * 6} comparisons) in {seeded:.1f}s", file=sys.stderr)

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from benchdb import database_url, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 # Own names let two people run the bench on one machine at once.
 DB_NAME = os.environ.get("BENCH_DB_NAME", "rankwise_bench_api")
-DATABASE_URL = f"postgres://rankwise@127.0.0.1:5432/{DB_NAME}"
+DATABASE_URL = database_url(DB_NAME)
 # What the README recommends for 2 cores: 2 x cores + 1 sync workers.
 GUNICORN_WORKERS = int(os.environ.get("BENCH_GUNICORN_WORKERS", "5"))
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
@@ -50,14 +50,6 @@ def django_env():
             "PYTHONWARNINGS": "ignore",
             # Production settings refuse the development key; a throwaway one for this throwaway database.
             "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or BENCH_SECRET_KEY}
-
-
-def create_database():
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME} OWNER rankwise")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=django_env(),
-                   check=True)
 
 
 def copies(conn, table, template_id, source, overrides, where="TRUE"):
@@ -267,7 +259,7 @@ def main():
     parser.add_argument("--paced-seconds", type=float, default=60)
     parser.add_argument("--saturation-seconds", type=float, default=30)
     args = parser.parse_args()
-    create_database()
+    fresh_database(DB_NAME, django_env())
     sizes = [measure_size(n, args) for n in args.sizes]
     largest, smallest = sizes[-1], sizes[0]
     results = {

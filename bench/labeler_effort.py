@@ -31,13 +31,12 @@ import time
 from pathlib import Path
 
 import httpx
-import psycopg
+from benchdb import database_url, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "oasst_ranked_groups.jsonl"
-ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "rankwise_bench_effort"
-DATABASE_URL = f"postgres://rankwise@127.0.0.1:5432/{DB_NAME}"
+DATABASE_URL = database_url(DB_NAME)
 PORT = int(os.environ.get("BENCH_PORT", "8773"))
 CHROMIUM = os.environ.get("RANKWISE_CHROMIUM", "/usr/bin/chromium")
 K = 4
@@ -99,14 +98,6 @@ def groups(count):
     return chosen
 
 
-def create_database():
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME} OWNER rankwise")
-    for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=os.environ, check=True)
-
-
 def seed(chosen):
     """One project (K=4, no demonstrations), one labeler, and a ready prompt per group. Returns, per candidate
     text, the group's rank of that response (0 = best)."""
@@ -160,7 +151,7 @@ def run(args):
     from playwright.sync_api import sync_playwright
 
     chosen = groups(args.tasks)
-    create_database()
+    fresh_database(DB_NAME, commands=(["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]))
     project, user, rank_of = seed(chosen)
     server = start_server()
     keys, scrolls, heights, next_ms, request_ms, intended_orders = [], [], [], [], [], {}

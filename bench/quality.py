@@ -32,14 +32,15 @@ import time
 from itertools import combinations
 from pathlib import Path
 
+import django
 import psycopg
+from benchdb import database_url, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "oasst_ranked_groups.jsonl"
-ADMIN_DSN = os.environ.get("BENCH_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "rankwise_bench_quality"
-os.environ.update({"DATABASE_URL": f"postgres://rankwise@127.0.0.1:5432/{DB_NAME}",
+os.environ.update({"DATABASE_URL": database_url(DB_NAME),
                    "DJANGO_SETTINGS_MODULE": "config.settings", "CELERY_BROKER_URL": "memory://",
                    "DJANGO_DEBUG": "0", "RANKWISE_LOG_LEVEL": "WARNING"})
 
@@ -51,17 +52,6 @@ RULES = {"gold_rate": 0.10, "qualification_tasks": QUALIFICATION, "qualification
          "flag_min_gold_accuracy": 0.6, "flag_after_gold": 5, "flag_min_peer_agreement": 0.7,
          "flag_after_comparisons": 20, "flag_max_position_bias": 0.8, "flag_after_rankings": 10,
          "agreement_threshold": 0.0}
-
-
-def create_database():
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME} OWNER rankwise")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
 
 
 # --- Labelers --------------------------------------------------------------------------------------
@@ -342,7 +332,8 @@ def main():
     # The server's draws too (gold mix, display order, review sample: labeling.draws), so that a seed replays a run.
     os.environ["RANKWISE_RANDOM_SEED"] = str(args.seed)
     started = time.perf_counter()
-    create_database()
+    fresh_database(DB_NAME)
+    django.setup()
 
     from labeling.models import LabelerQuality, Ranking
     from tests.conftest import client_for, make_user
