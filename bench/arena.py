@@ -18,10 +18,11 @@ Django test client, the project's first generator answering): --families distinc
 near-duplicates (other case, spacing and punctuation, another ending, another e-mail address), shuffled.
 - intake_duplicates: near-duplicates filed beyond the first prompt of each family (goal 0).
 - intake_p95_ms_overhead: 95th percentile of (the request's time in the client) minus (the generator's
-  own time, from the Server-Timing header): middleware, authentication, validation, masking, queueing the
-  filing task, response. The filing itself (deduplication, the cap, the writes) runs in a Celery task: the
-  bench takes those tasks off the in-memory broker afterwards and runs them as a worker would, and
-  intake_duplicates counts what they filed. intake_p50_ms_parts: the endpoint's own split (Server-Timing).
+  own time, from the Server-Timing header): middleware, authentication, validation, masking, the pending
+  filing's INSERT and queueing its id, response. The filing itself (deduplication, the cap, the writes)
+  runs in a Celery task: the bench takes those tasks off the in-memory broker afterwards and runs them as a
+  worker would, and intake_duplicates counts what they filed. intake_p50_ms_parts: the endpoint's own
+  split (Server-Timing).
 - intake_hosted_p95_ms_overhead (and _parts): the same calls to a project whose generator is an
   OpenAI-compatible server in another process that answers at once, as README advises for API traffic;
   its "generation" part is then the HTTP round trip to the generator.

@@ -342,6 +342,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 240},
     },
+    # API users' prompts whose filing message was lost (intake.filing.PENDING_GRACE): every minute, so the
+    # wait stays short; the sweep is one indexed query when nothing is pending.
+    "requeue-pending-filings": {
+        "task": "intake.requeue_pending_filings",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
 }
 
 LOGGING = {

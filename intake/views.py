@@ -1,11 +1,12 @@
 """The OpenAI-compatible chat endpoint: POST /v1/chat/completions with `Authorization: Bearer <token>`.
 
 It answers with the API user's project generator (the one the request's `model` names, else the first) and,
-with the user's consent, masks the conversation and queues it for filing into the project's pool
-(intake.filing: the deduplication, the cap and the database writes run in a Celery task, off the response
+with the user's consent, masks the conversation and stores it as a pending filing for the project's pool
+(intake.filing: the deduplication, the cap and the prompt's writes run in a Celery task, off the response
 path). Errors come in
 OpenAI's shape, {"error": {"message", "type", "param", "code"}}, so OpenAI clients show them as they are.
-The `X-Rankwise-Intake` header says what happened to the prompt (queued, no_consent, refused_personal_data); `Server-Timing` gives the generator's time.
+The `X-Rankwise-Intake` header says what happened to the prompt (queued, no_consent, refused_personal_data,
+not_queued); `Server-Timing` gives the generator's time.
 """
 import json
 import time

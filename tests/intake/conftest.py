@@ -3,7 +3,7 @@ import json
 import pytest
 from django.test import Client
 
-from intake.models import ApiUser
+from intake.models import ApiUser, Filing
 from tests.worker.conftest import tiny_generation, tiny_model_dir  # noqa: F401 (the session fixture)
 
 
@@ -32,11 +32,20 @@ def call(token, body, **headers):
 
 
 @pytest.fixture
-def send(django_capture_on_commit_callbacks):
+def eager():
+    """Tasks sent in the test run at once, in this process, as a worker would run them."""
+    from worker.app import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def send(django_capture_on_commit_callbacks, eager):
     """`call`, then run what it queued after its commit (the filing task, eagerly, as a worker runs it).
     What the filing queues in turn (the new prompt's generation) is left alone. Returns (the response, how
     many tasks the call queued)."""
-    from worker.app import app
 
     def call_and_file(token, body, **headers):
         with django_capture_on_commit_callbacks() as queued:
@@ -45,9 +54,13 @@ def send(django_capture_on_commit_callbacks):
             run()
         return response, len(queued)
 
-    app.conf.task_always_eager = True
-    yield call_and_file
-    app.conf.task_always_eager = False
+    return call_and_file
+
+
+def pending(api_user, text, found=()):
+    """A filing as the response path leaves it (without queueing it), of a one-message conversation."""
+    return Filing.objects.create(api_user=api_user, project_id=api_user.project_id,
+                                 messages=[{"role": "user", "content": text}], masked=list(found))
 
 
 def ask(text, **extra):

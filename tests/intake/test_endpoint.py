@@ -5,7 +5,7 @@ import time
 import pytest
 
 from intake import views
-from intake.models import ApiUser, IntakeRecord
+from intake.models import ApiUser, Filing, IntakeRecord
 from labeling.models import Prompt, PromptSource, PromptState
 from tests.intake.conftest import ask, call
 
@@ -24,6 +24,7 @@ def test_it_answers_like_openai_and_files_the_prompt_as_api(postgres, api_user, 
     assert prompt.source == PromptSource.API and prompt.messages == [{"role": "user", "content": "Say hello to the world."}]
     assert prompt.state == PromptState.AWAITING_CANDIDATES  # into the pipeline like any prompt
     assert prompt.split_group == f"api-user:{api_user.pk}" and prompt.intake.api_user == api_user
+    assert Filing.objects.get().status == "stored"
 
 
 def test_server_timing_splits_the_call_into_its_parts(postgres, api_user):
@@ -37,6 +38,21 @@ def test_the_filing_is_queued_after_the_answer_not_done_before_it(postgres, api_
         response = call(api_user.token, ask("Say hello to the world."))
     assert response.status_code == 200 and response["X-Rankwise-Intake"] == "queued" and len(queued) == 1
     assert not Prompt.objects.exists()  # the worker files it; the caller waited for none of it
+    filing = Filing.objects.get()  # the outbox's row, which the queued message names
+    assert (filing.status, filing.api_user, filing.project_id) == ("queued", api_user, api_user.project_id)
+    assert filing.messages == [{"role": "user", "content": "Say hello to the world."}]
+
+
+def test_a_filing_that_cannot_be_written_costs_the_filing_not_the_answer(postgres, api_user, send, monkeypatch):
+    from django.db import OperationalError
+
+    def database_down(**fields):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(Filing.objects, "create", database_down)
+    response, queued = send(api_user.token, ask("Say hello to the world."))
+    assert response.status_code == 200 and response["X-Rankwise-Intake"] == "not_queued" and queued == 0
+    assert response.json()["choices"][0]["message"]["content"]
 
 
 def test_without_consent_it_answers_and_queues_and_stores_nothing(postgres, api_user, send):
@@ -44,7 +60,7 @@ def test_without_consent_it_answers_and_queues_and_stores_nothing(postgres, api_
     response, queued = send(api_user.token, ask("Say hello to the world."))
     assert response.status_code == 200 and response["X-Rankwise-Intake"] == "no_consent"
     assert queued == 0  # not even the broker holds it
-    assert not Prompt.objects.exists() and not IntakeRecord.objects.exists()
+    assert not Filing.objects.exists() and not Prompt.objects.exists() and not IntakeRecord.objects.exists()
 
 
 def test_personal_data_is_masked_before_filing(postgres, api_user, send):
@@ -58,7 +74,7 @@ def test_personal_data_refuses_the_prompt_when_so_configured(postgres, api_user,
     settings.RANKWISE_INTAKE_PERSONAL_DATA = "refuse"
     response, queued = send(api_user.token, ask("My email is jane@example.com"))
     assert response.status_code == 200 and response["X-Rankwise-Intake"] == "refused_personal_data"
-    assert queued == 0 and not Prompt.objects.exists()
+    assert queued == 0 and not Filing.objects.exists() and not Prompt.objects.exists()
 
 
 def test_near_duplicates_and_prompts_past_the_cap_are_not_filed(postgres, api_user, intake_project, send):
