@@ -5,7 +5,7 @@ data migration per app."""
 from django.contrib.auth.models import Group, Permission
 
 ADMIN_GROUP, LABELER_GROUP, REVIEWER_GROUP = "admin", "labeler", "reviewer"
-ADMIN_APPS = ["labeling", "rewards", "exports", "django_celery_beat", "auth"]
+ADMIN_APPS = ["labeling", "rewards", "exports", "intake", "django_celery_beat", "auth"]
 REVIEW_PERMISSION = "labeling.review_ranking"
 
 
