@@ -21,8 +21,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from intake import filing
 from intake.models import ApiUser, token_digest
+from labeling.generator_settings import generator_mix
 from labeling.validation import validate_messages
-from worker.generation import BackendRequestError, GenerationError, PromptTooLong, generator_mix, get_backend
+from worker.generation import BackendRequestError, GenerationError, PromptTooLong, get_backend
 
 
 class ApiError(Exception):

@@ -20,8 +20,9 @@ from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, Whe
 from django.utils import timezone
 
 from labeling import workflow
+from labeling.generator_settings import generator_mix
 from labeling.models import Candidate, Project, Prompt, PromptState
-from worker.generation import BackendRequestError, GenerationOutOfMemory, PromptTooLong, generator_mix, get_backend
+from worker.generation import BackendRequestError, GenerationOutOfMemory, PromptTooLong, get_backend
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def release(prompt_ids, owner):
 
 
 def project_generators(project):
-    """The project's generators (worker.generation.generator_mix), each with a seed drawn now where its
+    """The project's generators (labeling.generator_settings.generator_mix), each with a seed drawn now where its
     settings set none, so that it can be recorded."""
     return [generator if generator.sampling.seed is not None
             else replace(generator, sampling=replace(generator.sampling, seed=random.randrange(2**31)))

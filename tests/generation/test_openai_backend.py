@@ -5,7 +5,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from worker.generation import BackendRequestError, PromptTooLong, SamplingSettings, generate, get_backend
+from labeling.generator_settings import SamplingSettings
+from worker.generation import BackendRequestError, PromptTooLong, generate, get_backend
 
 
 class FakeServer:

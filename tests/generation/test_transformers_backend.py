@@ -3,8 +3,9 @@ limits, and one shared prefill per prompt."""
 import pytest
 import torch
 
+from labeling.generator_settings import SamplingSettings
 from rankdata.text import prompt_text
-from worker.generation import GenerationOutOfMemory, PromptTooLong, SamplingSettings, generate, get_backend
+from worker.generation import GenerationOutOfMemory, PromptTooLong, generate, get_backend
 
 PROMPTS = [
     "The quick brown fox",

@@ -1,13 +1,15 @@
-"""Candidate generation backends: K sampled responses per prompt, without Django.
+"""Candidate generation backends: K sampled responses per prompt, with no Django set up.
 
     backend = get_backend(settings)          # loads the model (once per process) or checks the server config
     texts = backend.generate(prompts, k, settings)   # list of K strings per prompt
     backend.model_name, backend.revision     # what to record on each candidate
 
 A prompt is a string (raw text to continue) or a conversation: a list of {"role", "content"} messages.
+`settings` is a labeling.generator_settings.SamplingSettings: what a project's settings mean is defined
+there, beside the check that runs when the project is saved.
 """
+from worker.generation.bundled import default_model_settings
 from worker.generation.errors import BackendRequestError, GenerationError, GenerationOutOfMemory, PromptTooLong
-from worker.generation.settings import Generator, SamplingSettings, default_model_settings, generator_mix
 
 
 def get_backend(settings):
@@ -34,11 +36,8 @@ __all__ = [
     "BackendRequestError",
     "GenerationError",
     "GenerationOutOfMemory",
-    "Generator",
     "PromptTooLong",
-    "SamplingSettings",
     "default_model_settings",
     "generate",
-    "generator_mix",
     "get_backend",
 ]

@@ -19,14 +19,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, L
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
 from rankdata.text import generation_text
-from worker.generation.errors import GenerationOutOfMemory, PromptTooLong
-from worker.generation.prompts import check_prompts, cut_at_stop, is_conversation
-from worker.generation.settings import (
+from worker.generation.bundled import (
     BUNDLED_DISTRIBUTION,
     BUNDLED_GGUF_FILE,
     bundled_model_folder,
     bundled_model_version,
 )
+from worker.generation.errors import GenerationOutOfMemory, PromptTooLong
+from worker.generation.prompts import check_prompts, cut_at_stop, is_conversation
 
 
 @dataclass(frozen=True)

