@@ -1,4 +1,4 @@
 # Load the Celery app whenever Django starts, so that shared tasks bind to it.
-from worker.app import app as celery_app
+from config.celery import app as celery_app
 
 __all__ = ["celery_app"]

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 def media(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    from worker.app import app
+    from config.celery import app
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = False

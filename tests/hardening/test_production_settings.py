@@ -40,7 +40,7 @@ def test_a_server_starts_with_a_real_key_or_in_debug():
 
 
 def test_a_worker_refuses_the_development_key():
-    result = django_process("from celery.signals import worker_init; import worker.app; worker_init.send(sender=None)")
+    result = django_process("from celery.signals import worker_init; import config.celery; worker_init.send(sender=None)")
     assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
 
 

@@ -34,7 +34,7 @@ def call(token, body, **headers):
 @pytest.fixture
 def eager():
     """Tasks sent in the test run at once, in this process, as a worker would run them."""
-    from worker.app import app
+    from config.celery import app
 
     app.conf.task_always_eager = True
     yield

@@ -11,11 +11,11 @@ import pytest
 import redis
 from django.db import connection
 
+from config.celery import app
 from labeling.models import Candidate, Project
 from rewards.models import RewardModel, RunStatus, TrainingRun
 from tests.conftest import client_for, make_user
 from tests.platform_rewards.conftest import TINY, ranked_project
-from worker.app import app
 
 
 def wait_for(condition, timeout, what, worker):
@@ -62,7 +62,7 @@ def training_worker(broker, model_dir, postgres, transactional_db):
     }
     env.pop("RANKWISE_TEST_DB_SUFFIX", None)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", "training", "--concurrency", "1",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "training", "--concurrency", "1",
          "--hostname", f"rewards-test-{uuid.uuid4().hex[:6]}@%h", "--without-mingle", "--without-gossip",
          "--loglevel", "INFO"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -51,7 +51,7 @@ def celery_worker(env, log_path, name):
     process group) on exit if still running."""
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-Q", "generation", "--concurrency", "1",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "generation", "--concurrency", "1",
              "--hostname", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from celery import Celery
+from celery.app.utils import find_app
 from django.conf import settings
+
+from config.celery import app
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE_DIRS = ["config", "labeling", "worker", "rewards", "exports"]
@@ -104,9 +106,8 @@ def test_it_points_celery_at_the_real_app(compose):
     for name in APP_SERVICES - {"migrate", "web"}:
         command = app_command(compose, name)
         assert command[0] == "celery", name
-        module, _, attr = celery_option(command, "-A", "--app").partition(":")
-        app = getattr(importlib.import_module(module), attr or "app")
-        assert isinstance(app, Celery), name
+        # Resolved as `celery -A` resolves it (`-A config` finds config.celery.app).
+        assert find_app(celery_option(command, "-A", "--app")) is app, name
 
 
 def test_it_serves_the_real_wsgi_app_with_static_files_from_whitenoise(compose, settings):
@@ -134,7 +135,7 @@ def test_its_workers_consume_exactly_the_configured_queues(compose):
         consumed[name] = worker_queues(command)
     assert consumed == {"worker-generation": {"generation"}, "worker-training": {"training"},
                         "worker-default": {"default"}}
-    embedded = re.search(r"celery -A worker.app worker .*-Q (\S+)", (ROOT / "bin" / "run-embedded").read_text())
+    embedded = re.search(r"celery -A config worker .*-Q (\S+)", (ROOT / "bin" / "run-embedded").read_text())
     assert set(embedded.group(1).split(",")) == configured
 
 
@@ -148,8 +149,6 @@ def test_its_gpu_workers_reserve_one_gpu_each_and_run_one_process(compose):
 
 
 def test_its_beat_uses_the_database_scheduler_and_schedules_real_tasks(compose):
-    from worker.app import app
-
     command = app_command(compose, "beat")
     assert command[3] == "beat"
     scheduler = celery_option(command, "--scheduler", "-S")
@@ -163,8 +162,6 @@ def test_its_beat_uses_the_database_scheduler_and_schedules_real_tasks(compose):
 
 
 def test_it_runs_the_gpu_safe_celery_settings():
-    from worker.app import app
-
     conf = app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.worker_prefetch_multiplier == 1

@@ -30,7 +30,7 @@ def waiting_prompt(project, text="Say hello"):
 
 @pytest.fixture
 def eager(settings):
-    from worker.app import app
+    from config.celery import app
 
     app.conf.task_always_eager = True
     yield app

@@ -22,7 +22,7 @@ def test_it_refuses_a_visibility_timeout_shorter_than_a_task():
 
 def test_it_passes_the_visibility_timeout_and_key_prefix_to_redis():
     result = subprocess.run(
-        [sys.executable, "-c", "from worker.app import app; o = app.conf.broker_transport_options; "
+        [sys.executable, "-c", "from config.celery import app; o = app.conf.broker_transport_options; "
                                "print(o['visibility_timeout'], o['global_keyprefix'])"],
         cwd=ROOT, capture_output=True, text=True,
         env={**os.environ, "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15", "RANKWISE_TASK_TIME_LIMIT": "600",
