@@ -94,7 +94,9 @@ def producer_for(redis_url, prefix):
     from celery import Celery
     from django.conf import settings
 
-    app = Celery("rankwise-test-producer")
+    # Not the process's current app: labeling.jobs sends through current_app, and a later test's message
+    # would go to this test's key prefix, where no worker listens any more.
+    app = Celery("rankwise-test-producer", set_as_current=False)
     # Celery prefers the CELERY_BROKER_URL environment variable (memory:// in this test process) to a
     # configured broker_url; the write URL is the one setting it does not override that way.
     app.conf.update(broker_write_url=redis_url, broker_transport_options={"global_keyprefix": prefix},
