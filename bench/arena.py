@@ -41,8 +41,9 @@ Last, active learning on ../shared/data/hh_harmless_pairs.jsonl (1,703 crowd-lab
   reward model standing for the previous version.
 The target and the crossings are read from the mean curves. The reward model is the platform's with its
   backbone frozen: all-MiniLM-L6-v2 features computed once (rewards.training's encoding and pooling, 128
-  tokens) and a linear head trained with its ranking loss. Fine-tuning the backbone every round, as the
-  real trainer would, takes hours on this 2-core CPU.
+  tokens) and a linear head trained with its ranking loss. --al-reward-model fine-tuned has the platform's
+  trainer fine-tune the backbone every round instead, as retraining would: hours on this 2-core CPU (about
+  half a second per pair and epoch), so it is for a GPU.
 
     python bench/arena.py [--prompts 80] [--overlap 2] [--simulations 100] [--rounds 200]
 
@@ -334,6 +335,48 @@ def fit_head(features, winners, weight_decay):
     return weights.detach().numpy()
 
 
+class FrozenBackbone:
+    """The platform's reward model with its backbone frozen: features computed once, a linear head fitted to
+    the labeled pairs each round (minutes on a CPU for the whole experiment)."""
+
+    description = "frozen all-MiniLM-L6-v2 features + linear head (ranking loss, L-BFGS), retrained every round"
+
+    def __init__(self, groups, args):
+        self.features, self.weight_decay = frozen_features(groups, args.al_max_length), args.al_weight_decay
+
+    def rewards_after_training_on(self, labeled, winners):
+        return self.features @ fit_head(self.features[labeled], winners[labeled], self.weight_decay)
+
+
+class FineTuned:
+    """The platform's reward model as its trainer makes it (rewards.training.train_reward_model: the backbone
+    fine-tuned with the ranking loss), trained from the backbone on the labeled pairs each round, then scoring
+    every pair. About half a second per pair and epoch on this 2-core CPU (46 s for 80 pairs, loading
+    included), so the full experiment takes hours here: it is meant for a GPU (the trainer takes one when
+    there is one)."""
+
+    description = "all-MiniLM-L6-v2 fine-tuned by rewards.training.train_reward_model, from scratch every round"
+
+    def __init__(self, groups, args):
+        from rewards.training import RewardConfig
+
+        self.groups = groups
+        self.config = RewardConfig(max_length=args.al_max_length, epochs=args.al_epochs, seed=args.seed,
+                                   early_stopping_patience=None)
+
+    def rewards_after_training_on(self, labeled, winners):
+        from rewards.training import score, train_reward_model
+
+        trained = train_reward_model(self.config, [self.groups[i] for i in labeled], [])
+        prompts = [group.prompt for group in self.groups for _ in group.responses]
+        responses = [response for group in self.groups for response in group.responses]
+        rewards = score(trained.model, trained.tokenizer, prompts, responses, batch_size=64)
+        return np.array(rewards, dtype=np.float64).reshape(len(self.groups), 2)
+
+
+REWARD_MODELS = {"frozen": FrozenBackbone, "fine-tuned": FineTuned}
+
+
 class PlatformQueue:
     """The HH pairs as a K=2 project's prompts with one open rank slot each. A round's rewards go onto the
     candidates (and the round before's onto previous_reward, as a rescoring stores two versions' scores),
@@ -389,11 +432,11 @@ def active_learning(args):
 
     groups = load_jsonl(ROOT.parent / "shared" / "data" / "hh_harmless_pairs.jsonl")
     started = time.perf_counter()
-    features = frozen_features(groups, args.al_max_length)
-    log(f"active learning: {len(groups)} HH-RLHF harmless pairs, frozen MiniLM features ({args.al_max_length} "
-        f"tokens) in {time.perf_counter() - started:.0f} s")
+    reward_model = REWARD_MODELS[args.al_reward_model](groups, args)
+    log(f"active learning: {len(groups)} HH-RLHF harmless pairs, {reward_model.description} "
+        f"({args.al_max_length} tokens), set up in {time.perf_counter() - started:.0f} s")
     winners = np.array([group.tiers.index(1) for group in groups])  # 0 or 1: which response the crowd chose
-    signed = (features[:, 0] - features[:, 1]) * np.where(winners == 0, 1, -1)[:, None]  # chosen - rejected
+    chosen, rejected = np.arange(len(groups)) * 2 + winners, np.arange(len(groups)) * 2 + 1 - winners
     budgets = list(range(args.al_step, len(groups) - args.al_test, args.al_step))
     if args.al_budget not in budgets:
         raise SystemExit(f"--al-budget must be a multiple of --al-step below the pool size, one of {budgets}")
@@ -408,14 +451,14 @@ def active_learning(args):
             labeled, curve, previous = list(pool[:args.al_step]), [], None
             unlabeled = set(pool[args.al_step:].tolist())
             for budget in budgets:
-                weights = fit_head(features[labeled], winners[labeled], args.al_weight_decay)
-                curve.append(float(np.mean(signed[test] @ weights > 0)))
+                rewards = reward_model.rewards_after_training_on(labeled, winners)  # (pairs, 2)
+                flat = rewards.ravel()
+                curve.append(float(np.mean(flat[chosen[test]] > flat[rejected[test]])))
                 if name == "random" and budget >= args.al_budget:
                     break
                 if name == "random":  # the pool is shuffled: its arrival order is a random order
                     served = pool
                 else:  # the reward model of this round scores every pair, the platform orders the slots
-                    rewards = features @ weights
                     served, previous = queue.order(rank_order, rewards, previous), rewards
                 picked = [i for i in served if i in unlabeled][:args.al_step]
                 labeled += picked
@@ -447,8 +490,7 @@ def active_learning(args):
         "labels_to_target_ratio": ratio("uncertainty"),
         "labels_to_target_ratio_disagreement": ratio("disagreement"),
         "active_learning": {
-            "reward_model": "frozen all-MiniLM-L6-v2 features + linear head (ranking loss, L-BFGS), retrained "
-                            "every round",
+            "reward_model": reward_model.description,
             "target_accuracy": round(target, 4), "target_standard_error": round(target_standard_error, 4),
             "accuracy_with_the_whole_pool": whole_pool, "budget": args.al_budget, "step": args.al_step,
             "labels_needed": {name: needed[name] for name in ("uncertainty", "disagreement")},
@@ -497,7 +539,12 @@ def main():
     parser.add_argument("--al-repetitions", type=int, default=10, help="random splits the curves are averaged over")
     parser.add_argument("--al-max-length", type=int, default=128, help="tokens per prompt+response (the prompt "
                         "is cut from the left, as the trainer cuts it)")
-    parser.add_argument("--al-weight-decay", type=float, default=0.01)
+    parser.add_argument("--al-weight-decay", type=float, default=0.01, help="the frozen model's head's L2 penalty")
+    parser.add_argument("--al-reward-model", choices=sorted(REWARD_MODELS), default="frozen",
+                        help="frozen: the backbone's features once and a linear head a round (minutes on a CPU); "
+                        "fine-tuned: the platform's trainer fine-tunes the backbone every round (hours on a CPU, "
+                        "for a GPU)")
+    parser.add_argument("--al-epochs", type=float, default=2.0, help="the fine-tuned model's epochs a round")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="threads of the in-process tiny generators; 0 leaves torch's default (one per "
                         "core). With more than one, torch's threads spin on after each call and, on a small "
