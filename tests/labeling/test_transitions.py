@@ -4,14 +4,15 @@ import itertools
 
 import pytest
 
-from exports.models import EXPORT_STATES, ExportJob, ExportStatus
+from exports.models import EXPORT_STATES, IMPORT_STATES, ExportJob, ExportStatus, ImportJob
+from intake.models import FILING_STATES, ApiUser, Filing, Outcome
 from labeling.models import (
     PROMPT_STATES, REVIEW_STATES, TASK_STATES, Prompt, PromptState, Ranking, ReviewStatus, Task, TaskKind, TaskState,
 )
 from labeling.transitions import InvalidTransition
 from rewards.models import RUN_STATES, RunStatus, TrainingRun
 
-P, T, R, E, V = PromptState, TaskState, RunStatus, ExportStatus, ReviewStatus
+P, T, R, E, V, F = PromptState, TaskState, RunStatus, ExportStatus, ReviewStatus, Outcome
 
 # The tables written out edge by edge: a change to a machine must change this list too.
 EXPECTED = {
@@ -35,6 +36,13 @@ EXPECTED = {
     "export job": (EXPORT_STATES, {
         (E.QUEUED, E.RUNNING), (E.QUEUED, E.FAILED), (E.RUNNING, E.SUCCEEDED), (E.RUNNING, E.FAILED),
     }),
+    "import job": (IMPORT_STATES, {
+        (E.QUEUED, E.RUNNING), (E.QUEUED, E.FAILED), (E.RUNNING, E.SUCCEEDED), (E.RUNNING, E.FAILED),
+    }),
+    "intake filing": (FILING_STATES, {
+        (F.QUEUED, F.STORED), (F.QUEUED, F.DUPLICATE), (F.QUEUED, F.CAP_REACHED), (F.QUEUED, F.INVALID),
+        (F.QUEUED, F.NO_CONSENT), (F.QUEUED, F.FAILED),
+    }),
 }
 
 
@@ -50,6 +58,11 @@ def make_row(machine_name, state, project, labeler):
         return Ranking.objects.create(prompt=prompt, labeler=labeler, display_order=[], review_status=state)
     if machine_name == "training run":
         return TrainingRun.objects.create(project=project, status=state)
+    if machine_name == "import job":
+        return ImportJob.objects.create(project=project, filename="ranked.jsonl", status=state)
+    if machine_name == "intake filing":
+        api_user, _ = ApiUser.objects.create_with_token(name=f"caller {state}", project=project, consent=True)
+        return Filing.objects.create(api_user=api_user, project=project, status=state)
     return ExportJob.objects.create(project=project, dataset="ppo", format="jsonl", status=state,
                                     options={"project_id": project.pk, "dataset": "ppo"})
 
