@@ -14,8 +14,9 @@ from labeling.draws import draws, shuffled
 from labeling.models import (
     Candidate, LabelerQuality, PromptAgreement, Qualification, Ranking, ReviewCause, ReviewStatus, TaskKind,
 )
-from labeling.models.quality import add_to_counters
+from labeling.models.quality import FLAG_CONFIDENCE, PEER_CONFIDENCE, add_to_counters
 from labeling.roles import REVIEWER_GROUP, sync_roles
+from rankdata.intervals import wilson_interval
 from tests.conftest import add_ready_prompt, make_user
 from tests.labeling.test_quality import rank, standing
 
@@ -323,3 +324,20 @@ def test_position_bias_is_flagged_beyond_its_noise(k3):
     assert bias(10, 0.8).rule_breaches(k3) == []
     assert bias(200, 0.9).rule_breaches(k3) == ["position bias 0.90 (limit 0.80)"]
     assert bias(10, 1.0).rule_breaches(k3) == ["position bias 1.00 (limit 0.80)"]
+
+
+def test_peer_agreement_is_judged_on_a_wider_interval_than_gold(k3):
+    """A careful labeler's unlucky run (0.60 on the 60 pairs of 20 comparisons, limit 0.7) is not beyond the
+    noise of correlated pairs; a labeler at chance over the same comparisons is. Gold keeps the 90% interval."""
+    k3.flag_min_peer_agreement, k3.flag_after_comparisons, k3.flag_min_gold_accuracy = 0.7, 20, 0.7
+    k3.flag_after_gold = 20
+
+    def peers(agreeing):
+        return LabelerQuality(project=k3, peer_comparisons=20, peer_agreeing_pairs=agreeing, peer_pairs=60)
+
+    assert peers(36).rule_breaches(k3) == []
+    assert peers(27).rule_breaches(k3) == ["peer agreement 0.45 < 0.70"]
+    # At 90% the unlucky run would have been flagged: it is the interval, not the limit, that spares it.
+    assert wilson_interval(0.6, 60, FLAG_CONFIDENCE)[1] < 0.7 < wilson_interval(0.6, 60, PEER_CONFIDENCE)[1]
+    gold = LabelerQuality(project=k3, gold_rankings=20, gold_agreeing_pairs=36, gold_pairs=60)
+    assert gold.rule_breaches(k3) == ["gold accuracy 0.60 < 0.70"]
