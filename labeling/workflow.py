@@ -23,7 +23,7 @@ from labeling.models import (
 )
 from labeling.limits import MAX_INT32
 from labeling.models.quality import WINDOW_SUMS, add_to_counters, shift_counters
-from labeling.models.rows import from_row, select_list
+from labeling.models.rows import from_joined_row, select_list
 from labeling.validation import (
     validate_candidates, validate_messages, validate_ratings, validate_reference, validate_strength,
     validate_text,
@@ -198,17 +198,18 @@ def import_ranked_prompts(project, items, labeler_for):
     rejected it here, and a pending one waits in this project's review queue."""
     for start in range(0, len(items), STORE_BATCH):
         batch = items[start:start + STORE_BATCH]
+        counted = [_counted(item) for item in batch]
         prompts = Prompt.objects.bulk_create([
             Prompt(project=project, messages=item.prompt.messages, kind=item.prompt.kind,
                    use_case=item.prompt.use_case, external_id=item.prompt.external_id, source=item.source,
-                   state=PromptState.DONE if len(_counted(item)) >= project.overlap else PromptState.READY)
-            for item in batch])
+                   state=PromptState.DONE if len(counts) >= project.overlap else PromptState.READY)
+            for item, counts in zip(batch, counted)])
         candidates = Candidate.objects.bulk_create([
             Candidate(prompt=prompt, **values)
             for prompt, item in zip(prompts, batch) for _, values in sorted(item.candidates.items())])
         by_index = {(c.prompt_id, c.index): c for c in candidates}
         tasks, rankings, imported_rankings = [], [], []
-        for prompt, item in zip(prompts, batch):
+        for prompt, item, counts in zip(prompts, batch, counted):
             for imported in item.rankings:
                 labeler = labeler_for(imported.labeler)
                 order = [by_index[prompt.pk, i].pk for i in imported.order]
@@ -223,7 +224,7 @@ def import_ranked_prompts(project, items, labeler_for):
                                         else None))
                 imported_rankings.append(imported)
             tasks += [Task(project=project, prompt=prompt, kind=TaskKind.RANK)
-                      for _ in range(project.overlap - len(_counted(item)))]
+                      for _ in range(project.overlap - len(counts))]
         Task.objects.bulk_create(tasks)
         submitted = [task for task in tasks if task.state == TaskState.SUBMITTED]
         for ranking, task in zip(rankings, submitted):
@@ -241,8 +242,8 @@ def import_ranked_prompts(project, items, labeler_for):
             CandidateRating(ranking=ranking, candidate=by_index[ranking.prompt_id, r["candidate"]], tier=r["tier"],
                             likert=r["likert"], flags=r["flags"])
             for ranking, imported in zip(rankings, imported_rankings) for r in imported.ratings])
-        PromptAgreement.objects.bulk_create([_imported_agreement(project, prompt, _counted(item))
-                                             for prompt, item in zip(prompts, batch) if _counted(item)])
+        PromptAgreement.objects.bulk_create([_imported_agreement(project, prompt, counts)
+                                             for prompt, counts in zip(prompts, counted) if counts])
 
 
 def _counted(item):
@@ -396,10 +397,8 @@ def _lock_prompt_with_gold(prompt_id, project):
     with connection.cursor() as cursor:
         cursor.execute(sql, [prompt_id])
         row = cursor.fetchone()
-    width = len(Prompt._meta.concrete_fields)
-    prompt = from_row(Prompt, row[:width])
+    prompt, gold = from_joined_row((Prompt, GoldRanking), row)
     prompt.project = project
-    gold = None if row[width] is None else from_row(GoldRanking, row[width:])
     # As select_related("gold") leaves it: prompt.gold is this ranking, or raises DoesNotExist.
     Prompt.gold.related.set_cached_value(prompt, gold)
     return prompt

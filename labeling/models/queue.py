@@ -14,7 +14,7 @@ from labeling.draws import sql_shuffled
 from labeling.models.projects import Project, TaskKind
 from labeling.models.prompts import Candidate, Prompt
 from labeling.models.quality import LabelerQuality
-from labeling.models.rows import from_row, select_list
+from labeling.models.rows import from_joined_row, select_list
 from labeling.transitions import StateMachine
 
 
@@ -82,9 +82,7 @@ class TaskQuerySet(models.QuerySet):
             row = cursor.fetchone()
         if row is None:
             return None
-        width = len(Task._meta.concrete_fields)
-        task = from_row(Task, row[:width])
-        task.project = from_row(Project, row[width:])
+        task, task.project = from_joined_row((Task, Project), row)
         return task
 
     def claim_slot(self, labeler, project, kind, *, unless_flagged=False, unless_in_doubt=False):
@@ -156,15 +154,7 @@ class TaskQuerySet(models.QuerySet):
             rows = cursor.fetchall()
         if not rows:
             return None
-        instances = []
-        for row in rows:
-            start, built = 0, []
-            for model in loaded:
-                width = len(model._meta.concrete_fields)
-                values = row[start:start + width]
-                start += width
-                built.append(None if values[0] is None else from_row(model, values))
-            instances.append(built)
+        instances = [from_joined_row(loaded, row) for row in rows]
         task, prompt, _ = instances[0]
         task.project, task.prompt = project, prompt
         # As prefetch_related("prompt__candidates") leaves them: prompt.candidates.all() reads no more.

@@ -28,6 +28,18 @@ def from_row(model, values):
     return model.from_db(connection.alias, None, values)
 
 
+def from_joined_row(models, row):
+    """One instance per model of `models` from a row of their select_lists side by side; None for a model
+    whose primary key is NULL (an outer join that found no row)."""
+    instances, start = [], 0
+    for model in models:
+        width = len(model._meta.concrete_fields)
+        values = row[start:start + width]
+        start += width
+        instances.append(None if values[0] is None else from_row(model, values))
+    return instances
+
+
 def from_cursor(model, cursor):
     """Instances of `model` from the rows `cursor` returned with every concrete column, in the table's own
     column order (RETURNING *)."""
