@@ -363,14 +363,15 @@ class FineTuned:
         self.groups = groups
         self.config = RewardConfig(max_length=args.al_max_length, epochs=args.al_epochs, seed=args.seed,
                                    early_stopping_patience=None)
+        # What each round's model scores: every response of every pair, with its prompt.
+        self.prompts = [group.prompt for group in groups for _ in group.responses]
+        self.responses = [response for group in groups for response in group.responses]
 
     def rewards_after_training_on(self, labeled, winners):
         from rewards.training import score, train_reward_model
 
         trained = train_reward_model(self.config, [self.groups[i] for i in labeled], [])
-        prompts = [group.prompt for group in self.groups for _ in group.responses]
-        responses = [response for group in self.groups for response in group.responses]
-        rewards = score(trained.model, trained.tokenizer, prompts, responses, batch_size=64)
+        rewards = score(trained.model, trained.tokenizer, self.prompts, self.responses, batch_size=64)
         return np.array(rewards, dtype=np.float64).reshape(len(self.groups), 2)
 
 
